@@ -1,0 +1,154 @@
+"""Configuration: one dataclass per concern, presets as YAML.
+
+The presets mirror the authors' configs (``configs/scl_transformer*_config.yml`` of
+minghchen/CARL_code) under readable names; ``small`` is a CPU-sized variant on
+EfficientNet-Lite0. A config is plain data: it round-trips through ``to_dict`` /
+``from_dict`` so checkpoints can store it without pickling code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"  # a name in carl_core.backbone's registry
+    backbone_weights: str = "imagenet"  # "imagenet" | "random" | a local state-dict file
+    finetune_blocks: int | None = None  # backbone blocks trained (None: the backbone's default)
+    frames_per_batch: int = 40  # frames through the backbone at once: bounds memory
+    image_size: int = 224
+    fc_layers: tuple[int, ...] = (512, 512)  # widths after the authors' CAPACITY_SCALAR (2 x 256)
+    dropout: float = 0.1
+    hidden_size: int = 256  # transformer width
+    num_heads: int = 8
+    d_ff: int = 1024
+    num_layers: int = 3
+    embedding_size: int = 128
+    projection_size: int = 128  # hidden width of the projection head (theirs: PROJECTION_SIZE)
+    train_len: int = 240  # clip length in training; other lengths get rescaled positions
+
+
+@dataclass
+class DataConfig:
+    num_frames: int = 240  # frames per view in training (the authors' TRAIN.NUM_FRAMES)
+    sampling_region: float = 1.5
+    consistent_offset: float = 0.2
+    fps: float | None = None  # resample videos to this rate when reading a folder of videos
+    random_crop: bool = True
+    random_flip: bool = True
+    color_jitter: bool = True
+    blur: bool = True
+    grayscale: bool = True
+
+
+@dataclass
+class LossConfig:
+    temperature: float = 0.1
+    label_variance: float = 10.0
+    weak: bool = False  # also pair videos that share a video-level label (DTW-aligned)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 300
+    batch_size: int = 4  # videos per step (each gives two views)
+    lr: float = 1e-4
+    warmup_epochs: int = 1
+    final_lr: float = 0.0
+    weight_decay: float = 1e-5
+    grad_clip: float = 10.0
+    save_every: int = 50  # epochs between periodic checkpoints
+    seed: int = 1
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    num_workers: int = 2
+    cached_features: bool = False  # CPU fast path: train on precomputed frozen-backbone features
+    feature_copies: int = 4  # augmented copies per video for the cached-feature path
+
+
+@dataclass
+class CarlConfig:
+    preset: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CarlConfig:
+        return _build(cls, d, "config")
+
+    def with_overrides(self, **sections: dict[str, Any]) -> CarlConfig:
+        """A copy with some fields replaced, e.g. ``with_overrides(train={"epochs": 2})``."""
+        d = self.to_dict()
+        for section, values in sections.items():
+            if section not in d or not isinstance(d[section], dict):
+                raise ConfigError(f"unknown config section {section!r}")
+            d[section].update(values)
+        return CarlConfig.from_dict(d)
+
+
+PRESETS = ("pouring", "penn_action", "finegym", "small")
+
+
+def load_preset(name: str) -> CarlConfig:
+    """The named preset, or a YAML file path of the same layout."""
+    path = Path(name)
+    if name.endswith((".yaml", ".yml")) and path.is_file():
+        text = path.read_text()
+    elif name in PRESETS:
+        text = resources.files("carl_core.presets").joinpath(f"{name}.yaml").read_text()
+    else:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)} or pass a YAML file")
+    try:
+        d = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"preset {name!r} is not valid YAML: {e}") from None
+    d.setdefault("preset", path.stem if path.suffix else name)
+    return CarlConfig.from_dict(d)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _build(cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(d).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        sub = _SECTIONS.get(name) if cls is CarlConfig else None
+        if sub is not None:
+            kwargs[name] = _build(sub, value, f"{where}.{name}")
+        elif name == "fc_layers":
+            kwargs[name] = tuple(int(v) for v in value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+}

@@ -1,0 +1,175 @@
+"""Datasets: a folder of videos (no labels), the authors' processed format, synthetic data.
+
+Every source becomes a list of ``VideoRecord``. The authors' format (PennAction, Pouring,
+FineGym, and what ``carl_core.synthetic`` writes) is a folder with ``train.pkl`` / ``val.pkl``:
+a list of per-video dicts with ``id``, ``name``, ``video_file``, ``seq_len``, ``frame_label``
+(and an action index where present); PennAction's pickles hold ``(videos, action_to_indices)``.
+The pickles are read with an unpickler that admits only numpy arrays and builtin containers.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError, VideoError
+
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogg", ".ogv", ".wmv"}
+
+
+@dataclass
+class VideoRecord:
+    path: Path
+    name: str
+    seq_len: int  # frames the loaders will use (after fps resampling for plain folders)
+    frame_label: np.ndarray | None = None  # per-frame phase labels, when known
+    action: int | None = None  # video-level label, when known
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("builtins", "dict"),
+        ("builtins", "list"),
+        ("builtins", "tuple"),
+        ("builtins", "set"),
+        ("collections", "OrderedDict"),
+        ("collections", "defaultdict"),
+        ("builtins", "int"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED or (module.startswith("numpy") and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise DataError(f"refusing to load {module}.{name} from a dataset pickle: only plain data is allowed")
+
+
+def read_pickle(path: Path) -> Any:
+    try:
+        return _SafeUnpickler(io.BytesIO(path.read_bytes())).load()
+    except DataError:
+        raise
+    except Exception as e:  # a corrupt pickle can raise almost anything
+        raise DataError(f"{path} is not a readable dataset pickle ({type(e).__name__}: {e})") from None
+
+
+def load_dataset(path: str | Path, split: str = "train", *, fps: float | None = None) -> list[VideoRecord]:
+    """Records of a dataset in the authors' format (folder or .pkl), or of a folder of videos."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"dataset not found: {path}")
+    if path.suffix == ".pkl":
+        return _records_from_pickle(path, path.parent)
+    if (path / f"{split}.pkl").is_file():
+        return _records_from_pickle(path / f"{split}.pkl", path)
+    if path.is_dir():
+        return video_folder(path, fps=fps)
+    raise DataError(f"{path} is neither a folder of videos nor a dataset with {split}.pkl")
+
+
+def has_split(path: str | Path, split: str) -> bool:
+    path = Path(path)
+    return (path / f"{split}.pkl").is_file()
+
+
+def _records_from_pickle(pkl: Path, root: Path) -> list[VideoRecord]:
+    data = read_pickle(pkl)
+    if isinstance(data, tuple) and len(data) == 2:  # PennAction: (videos, action_to_indices)
+        videos, action_to_indices = data
+        action_of = {int(i): a for a, idx in enumerate(action_to_indices) for i in idx}
+    else:
+        videos, action_of = data, {}
+    if not isinstance(videos, list) or not videos:
+        raise DataError(f"{pkl} holds no videos")
+    records = []
+    for i, v in enumerate(videos):
+        try:
+            video_file = Path(v["video_file"])
+            labels = v.get("frame_label")
+            action = v.get("action_label", v.get("action", action_of.get(i)))
+            records.append(
+                VideoRecord(
+                    path=video_file if video_file.is_absolute() else root / video_file,
+                    name=str(v.get("name", video_file.stem)),
+                    seq_len=int(v["seq_len"]),
+                    frame_label=None if labels is None else np.asarray(labels, dtype=np.int64),
+                    action=None if action is None else int(action),
+                    extra={k: v[k] for k in ("id",) if k in v},
+                )
+            )
+        except (KeyError, TypeError) as e:
+            raise DataError(f"{pkl}: video {i} lacks the field {e}") from None
+    return records
+
+
+def video_folder(path: Path, *, fps: float | None = None) -> list[VideoRecord]:
+    """Every readable video under ``path`` (recursively); unreadable files are reported, not fatal."""
+    from .video import probe_video, sample_indices
+
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    if not files:
+        raise DataError(f"no videos found in {path} (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    records, bad = [], []
+    for f in files:
+        try:
+            info = probe_video(f)
+        except VideoError as e:
+            bad.append(f"{f.name}: {e}")
+            continue
+        n = len(sample_indices(info.num_frames, info.fps, fps))
+        records.append(VideoRecord(f, f.stem, n, extra={"fps": info.fps, "num_frames": info.num_frames}))
+    if not records:
+        raise DataError(
+            f"none of the {len(files)} video files in {path} could be read: " + "; ".join(bad[:3])
+        )
+    return records
+
+
+def group_by_action(records: list[VideoRecord]) -> dict[int | None, list[VideoRecord]]:
+    groups: dict[int | None, list[VideoRecord]] = {}
+    for r in records:
+        groups.setdefault(r.action, []).append(r)
+    return groups
+
+
+def frame_indices(record: VideoRecord, fps: float | None) -> np.ndarray | None:
+    """Indices into the decoded file of the record's frames (None: all frames, in order)."""
+    src_fps, total = record.extra.get("fps"), record.extra.get("num_frames")
+    if fps is None or src_fps is None or total is None:
+        return None
+    from .video import sample_indices
+
+    return sample_indices(total, src_fps, fps)
+
+
+def read_record_frames(
+    record: VideoRecord, indices: np.ndarray, size: int, fps: float | None = None
+) -> np.ndarray:
+    """uint8 frames (len(indices), H, W, 3) of a record at indices into its (resampled) sequence.
+
+    Frames are decoded at about ``size`` on their shorter side: what the model needs, and faster.
+    """
+    from .video import read_video
+
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) and (indices.min() < 0 or indices.max() >= record.seq_len):
+        raise DataError(f"{record.name}: frame index out of range (the record has {record.seq_len} frames)")
+    base = frame_indices(record, fps)
+    file_idx = indices if base is None else base[indices]
+    frames, _ = read_video(record.path, indices=file_idx, size=size)
+    if len(frames) != len(indices):
+        raise VideoError(f"{record.path}: asked for {len(indices)} frames, decoded {len(frames)}")
+    return frames
