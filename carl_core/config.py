@@ -42,6 +42,7 @@ class DataConfig:
     num_frames: int = 240  # frames per view in training (the authors' TRAIN.NUM_FRAMES)
     sampling_region: float = 1.5
     consistent_offset: float = 0.2
+    window: str = "video"  # time_augment's block: the whole video (Pouring, PennAction) or one clip (FineGym)
     fps: float | None = None  # resample videos to this rate when reading a folder of videos
     random_crop: bool = True
     random_flip: bool = True

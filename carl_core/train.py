@@ -65,14 +65,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def augment_config(config: CarlConfig) -> AugmentConfig:
-    d = config.data
-    return AugmentConfig(
-        random_crop=d.random_crop,
-        flip=d.random_flip,
-        color_jitter=d.color_jitter,
-        blur=d.blur,
-        grayscale=d.grayscale,
-    )
+    return AugmentConfig.from_data(config.data)
 
 
 def _sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -103,6 +96,7 @@ class PixelClips(torch.utils.data.Dataset):
             cfg=self.aug,
             sampling_region=c.data.sampling_region,
             consistent_offset=c.data.consistent_offset,
+            window=c.data.window,
         )
         return {"views": s.views, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
 
@@ -359,6 +353,7 @@ class Trainer:
             None,
             sampling_region=c.data.sampling_region,
             consistent_offset=c.data.consistent_offset,
+            window=c.data.window,
         )
         return {"views": None, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
 
