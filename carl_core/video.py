@@ -1,0 +1,722 @@
+"""Reading, fps sampling and writing of videos.
+
+Every read starts with a PyAV probe: it opens the file, finds the video stream, decodes the
+first frame and walks the packets (reading the file once, decoding nothing more) to learn the
+true frame count and each frame's presentation timestamp. Files that pass the probe and that
+decord reads correctly go to decord (fast); the rest are decoded with PyAV:
+
+- rotation metadata (phone videos): decord 0.6 ignores it or fails; PyAV turns frames upright;
+- variable frame rate: frames are picked by their real timestamps, and PyAV matches decoded
+  frames to timestamps by pts where decord only counts frames;
+- a container that promises more frames than its packets hold (a cut-off file): decord can
+  spin forever on those (dmlc/decord#373); PyAV reads what decodes;
+- a frame count that differs between decord and the probe (e.g. edit lists);
+- containers other than MP4/MOV, Matroska/WebM, AVI and Ogg: decord starts MPEG-TS/PS files
+  a few frames late;
+- any decord error, at open or mid-stream: PyAV takes over from the first missing frame.
+
+decord only ever reads a video from its first frame on, in back-to-back ranges, so it never
+seeks: its seeking is where its non-deterministic frames (dmlc/decord#195) and hangs come
+from. Sparse requests (fps sampling, a few frames late in a file) go to PyAV, which skips the
+colour conversion of unwanted frames and seeks to a keyframe, checking where it landed.
+
+Frame ``i`` is the i-th frame in presentation order in both readers. Timestamps are the
+frames' real presentation times in seconds, counted from the first frame (so the first frame
+is at 0.0 even where a container starts later). Frames keep their stored pixel grid: a
+non-square pixel aspect ratio is not stretched, and mirroring in a display matrix is ignored
+(rotation by multiples of 90 degrees is applied).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from carl_core.errors import VideoError
+
+__all__ = [
+    "VideoInfo",
+    "iter_video",
+    "probe_video",
+    "read_video",
+    "sample_indices",
+    "write_video",
+]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+
+# decord decodes this many frames per call, which bounds memory at full resolution.
+_DECORD_SPAN = 32
+# Seek instead of decoding through at least this many frames to reach the next wanted one.
+_SEEK_GAP = 16
+# Frame intervals that differ from the median by more than this (relative) make a video VFR.
+_VFR_TOLERANCE = 0.02
+# Give up finding a first frame after this many packets that decode to nothing.
+_MAX_PACKETS_BEFORE_FIRST_FRAME = 512
+_BACKENDS = ("auto", "decord", "pyav")
+# Containers that decord reads correctly (checked on real and generated files).
+_DECORD_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "ogg"}
+
+
+# --------------------------------------------------------------------------------------------
+# Probing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds. ``width``/``height`` are as displayed (after ``rotation``)."""
+
+    path: Path
+    num_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    rotation: int  # clockwise degrees applied for display: 0, 90, 180 or 270
+    codec: str
+
+
+@dataclass(frozen=True)
+class _Probe:
+    info: VideoInfo
+    stream_index: int
+    pts: np.ndarray  # int64, presentation order, one per frame
+    keyframes: np.ndarray  # indices of the frames a decoder can start from, sorted, starts with 0
+    timed: bool  # every frame has its own pts, so decoded frames can be matched by pts
+    container_format: str  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    timestamps: np.ndarray  # float64 seconds from the first frame
+    coded_width: int
+    coded_height: int
+    vfr: bool
+    truncated: bool  # the container promises more frames than its packets hold
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(f"Video not found: {path}. Check the path.")
+    if not path.is_file():
+        raise VideoError(f"{path} is not a file. Give the path to a video file.")
+    if path.stat().st_size == 0:
+        raise VideoError(
+            f"{path} is empty (0 bytes). The copy or download probably failed; get the file again."
+        )
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    # Cover art in audio files is a one-picture "video" stream; it is not a video.
+    streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if not streams:
+        kinds = sorted({s.type for s in container.streams})
+        holds = f"it holds only {', '.join(kinds)}" if kinds else "it holds no streams at all"
+        raise VideoError(f"{path} has no video stream ({holds}). Give a file with video in it.")
+    return streams[0]
+
+
+def _rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
+    # PyAV reports the display matrix counter-clockwise; older files carry a clockwise "rotate" tag.
+    ccw = 0.0
+    with contextlib.suppress(AttributeError, ValueError, TypeError):
+        ccw = float(frame.rotation or 0)
+    if ccw == 0:
+        with contextlib.suppress(ValueError, TypeError):
+            ccw = -float(stream.metadata.get("rotate", 0))
+    return int(round(-ccw / 90.0)) * 90 % 360
+
+
+def _rate(value: Fraction | None) -> float:
+    return float(value) if value else 0.0
+
+
+def _probe(path: str | os.PathLike) -> _Probe:
+    path = Path(path)
+    _check_file(path)
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.EOFError as exc:
+        raise VideoError(
+            f"{path} holds no video frames: it ends before the first one (cut off?). Get the complete file."
+        ) from exc
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise VideoError(
+            f"{path} is not a video that FFmpeg can read ({exc}). Convert it to MP4 (H.264)."
+        ) from exc
+    with container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        pts_list: list[int | None] = []
+        key_list: list[bool] = []
+        first: av.VideoFrame | None = None
+        tries = 0
+        try:
+            for packet in container.demux(stream):
+                if first is None and tries < _MAX_PACKETS_BEFORE_FIRST_FRAME:
+                    # Discarded packets are decoded too: later frames may reference them.
+                    first = _first_frame(stream, packet if packet.size else None)
+                    tries += 1
+                if packet.size == 0 or packet.is_discard:  # flush packet; frame cut by an edit list
+                    continue
+                pts_list.append(packet.pts if packet.pts is not None else packet.dts)
+                key_list.append(packet.is_keyframe)
+        except av.error.FFmpegError as exc:
+            # Damaged or cut-off data: keep what was read so far.
+            log.warning("%s: stopped reading packets early (%s)", path, exc)
+        if not pts_list:
+            raise VideoError(f"{path} has a video stream but no frames. Record or export the video again.")
+        if first is None:
+            raise VideoError(
+                f"No frame of {path} could be decoded: the file is damaged or its codec is unsupported. "
+                "Re-encode it to MP4 (H.264)."
+            )
+        return _make_probe(path, container.format.name, stream, first, pts_list, key_list)
+
+
+def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet | None) -> av.VideoFrame | None:
+    try:
+        frames = stream.decode(packet)
+    except av.error.FFmpegError:
+        return None
+    return frames[0] if frames else None
+
+
+def _make_probe(
+    path: Path,
+    container_format: str,
+    stream: av.video.stream.VideoStream,
+    first: av.VideoFrame,
+    pts_list: list[int | None],
+    key_list: list[bool],
+) -> _Probe:
+    n = len(pts_list)
+    nominal_fps = _rate(stream.average_rate) or _rate(stream.guessed_rate)
+    time_base = float(stream.time_base) if stream.time_base else 0.0
+    if any(p is None for p in pts_list) or time_base <= 0:
+        # No usable timing: fall back to a constant rate.
+        fps = nominal_fps or 25.0
+        pts = np.arange(n, dtype=np.int64)
+        timestamps = pts / fps
+        vfr, timed = False, False
+        keyframes = np.zeros(1, dtype=np.int64)
+    else:
+        raw = np.asarray(pts_list, dtype=np.int64)
+        pts = np.sort(raw)
+        timestamps = (pts - pts[0]) * time_base
+        timed = len(np.unique(pts)) == n  # duplicate pts cannot tell frames apart
+        keyframes = np.union1d([0], np.searchsorted(pts, raw[np.asarray(key_list, dtype=bool)]))
+        steps = np.diff(pts)
+        vfr = False
+        if len(steps) >= 2:
+            median = float(np.median(steps))
+            tolerance = max(1.0, _VFR_TOLERANCE * median)
+            vfr = bool(np.any(np.abs(steps - median) > tolerance))
+        span = float(timestamps[-1])
+        fps = nominal_fps or ((n - 1) / span if n > 1 and span > 0 else 25.0)
+    frame_step = float(np.median(np.diff(timestamps))) if n > 1 else 1.0 / fps
+    duration = float(timestamps[-1]) + frame_step
+    rotation = _rotation_of(first, stream)
+    coded_w, coded_h = first.width, first.height
+    width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    info = VideoInfo(
+        path=path,
+        num_frames=n,
+        fps=float(fps),
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        codec=stream.codec_context.name,
+    )
+    truncated = bool(stream.frames) and stream.frames > n
+    return _Probe(
+        info,
+        stream.index,
+        pts,
+        keyframes,
+        timed,
+        container_format,
+        timestamps,
+        coded_w,
+        coded_h,
+        vfr,
+        truncated,
+    )
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, fps, duration, displayed size, rotation and codec of a video.
+
+    Raises ``VideoError`` for a missing, empty, non-video or frameless file.
+    """
+    return _probe(path).info
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+
+def _check_fps(fps: float | None) -> None:
+    if fps is not None and not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number or None, got {fps!r}")
+
+
+def _nearest_on_grid(timestamps: np.ndarray, fps: float, duration: float) -> np.ndarray:
+    """Indices of the frames nearest to the times 0, 1/fps, 2/fps, ... before ``duration``."""
+    n = len(timestamps)
+    count = max(1, math.ceil(duration * fps - 1e-9))
+    targets = np.arange(count, dtype=np.float64) / fps
+    after = np.clip(np.searchsorted(timestamps, targets, side="left"), 0, n - 1)
+    before = np.clip(after - 1, 0, n - 1)
+    # Ties go to the earlier frame; the small slack absorbs rounding of stored timestamps.
+    take_before = (targets - timestamps[before]) <= (timestamps[after] - targets) + 1e-9
+    return np.unique(np.where(take_before, before, after))
+
+
+def sample_indices(num_frames: int, src_fps: float, fps: float | None) -> np.ndarray:
+    """Frame indices that resample a constant-rate video from ``src_fps`` to ``fps``.
+
+    Takes, for each time ``k / fps``, the nearest frame (ties to the earlier one), so
+    60 -> 10 fps gives frames 0, 6, 12, ... With ``fps`` None or not below ``src_fps``
+    every frame is kept: frames are never repeated.
+    """
+    _check_fps(fps)
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    if num_frames == 0:
+        return np.zeros(0, dtype=np.int64)
+    if fps is None or fps >= src_fps:
+        return np.arange(num_frames, dtype=np.int64)
+    if not (math.isfinite(src_fps) and src_fps > 0):
+        raise ValueError(f"src_fps must be a positive number, got {src_fps!r}")
+    timestamps = np.arange(num_frames, dtype=np.float64) / src_fps
+    return _nearest_on_grid(timestamps, fps, num_frames / src_fps).astype(np.int64)
+
+
+def _select(probe: _Probe, fps: float | None, indices: Iterable[int] | None) -> np.ndarray:
+    n = probe.info.num_frames
+    if indices is not None:
+        if fps is not None:
+            raise ValueError("give either fps or indices, not both")
+        idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices).astype(np.int64)
+        if idx.ndim != 1:
+            raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"indices must lie in [0, {n - 1}] for {probe.info.path.name}")
+        return idx
+    _check_fps(fps)
+    if probe.vfr and fps is not None and fps < probe.info.num_frames / probe.info.duration:
+        return _nearest_on_grid(probe.timestamps, fps, probe.info.duration).astype(np.int64)
+    return sample_indices(n, probe.info.fps, fps)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _target_size(probe: _Probe, size: int | None) -> tuple[int, int] | None:
+    """Coded-orientation (width, height) that makes the displayed shorter side ``size``."""
+    if size is None:
+        return None
+    if not (isinstance(size, int | np.integer) and size > 0):
+        raise ValueError(f"size must be a positive int or None, got {size!r}")
+    w, h = probe.coded_width, probe.coded_height
+    scale = size / min(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _upright(frames: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 0:
+        return frames
+    # np.rot90 turns counter-clockwise for positive k; rotation is clockwise.
+    return np.ascontiguousarray(np.rot90(frames, k=-(rotation // 90), axes=(-3, -2)))
+
+
+def _decord_fits(probe: _Probe, wanted: np.ndarray) -> bool:
+    """decord only reads a video front to back, never seeking, and only where it is right.
+
+    Sparse requests (fps sampling, a few frames late in a file) go to PyAV, which skips the
+    colour conversion of unwanted frames and seeks to the nearest keyframe with a check.
+    """
+    prefix = int(wanted[0]) == 0 and int(wanted[-1]) == len(wanted) - 1
+    # decord rewinds with a seek after indexing; in MPEG-TS/PS that lands past the first
+    # frames and decord then returns shifted frames. Only containers with a seek index qualify.
+    indexed = any(name in _DECORD_CONTAINERS for name in probe.container_format.split(","))
+    return prefix and indexed and probe.info.rotation == 0 and not probe.vfr and not probe.truncated
+
+
+def _decord_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None):
+    """Yield (index, frame) for the sorted unique ``wanted`` indices with decord.
+
+    Reads back-to-back ranges from wanted[0] to wanted[-1], so decord never seeks after its
+    first position.
+    """
+    import decord  # optional: there are no decord wheels for some platforms
+
+    w, h = out_wh if out_wh else (-1, -1)
+    reader = decord.VideoReader(str(probe.info.path), ctx=decord.cpu(0), width=w, height=h, num_threads=0)
+    if len(reader) != probe.info.num_frames:
+        raise RuntimeError(f"decord counts {len(reader)} frames, the packets {probe.info.num_frames}")
+    expected = (out_wh[1], out_wh[0]) if out_wh else (probe.coded_height, probe.coded_width)
+    for start in range(int(wanted[0]), int(wanted[-1]) + 1, _DECORD_SPAN):
+        span = np.arange(start, min(start + _DECORD_SPAN, int(wanted[-1]) + 1))
+        keep = np.isin(span, wanted)
+        batch = reader.get_batch(span.tolist())
+        # A bridge set elsewhere (decord.bridge.set_bridge) changes the return type.
+        arr = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+        if arr.shape != (len(span), *expected, 3):
+            raise RuntimeError(f"decord returned shape {arr.shape}, expected {(len(span), *expected, 3)}")
+        for idx, frame in zip(span[keep], arr[keep]):
+            yield int(idx), frame
+
+
+class _SeekMissed(Exception):
+    """A keyframe seek did not land on a known frame at or before the wanted one."""
+
+
+def _pyav_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None):
+    """Yield (index, frame) for the sorted unique ``wanted`` indices with PyAV."""
+    pending, seek = wanted, True
+    while len(pending):
+        try:
+            for idx, frame in _pyav_scan(probe, pending, out_wh, seek=seek):
+                yield idx, frame
+                pending = pending[pending > idx]
+            return
+        except _SeekMissed:  # decode the frames still missing from the start, without seeking
+            seek = False
+
+
+def _keyframe_before(probe: _Probe, index: int) -> int:
+    return int(probe.keyframes[np.searchsorted(probe.keyframes, index, side="right") - 1])
+
+
+def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, seek: bool):
+    with av.open(str(probe.info.path), mode="r") as container:
+        stream = container.streams[probe.stream_index]
+        stream.thread_type = "AUTO"
+        # Matching frames by pts keeps a frame the decoder drops from shifting the ones after it.
+        # AVI stores no presentation times (its pts are in decode order), so there we count.
+        timed = probe.timed and "avi" not in container.format.name
+        by_pts = {int(p): i for i, p in enumerate(probe.pts)} if timed else {}
+        seek = seek and bool(by_pts)
+        pos = 0  # next entry of ``wanted``
+        counter = 0  # index of the next frame the decoder gives, where pts do not tell
+        while pos < len(wanted):
+            landing = None
+            key = _keyframe_before(probe, int(wanted[pos]))
+            if seek and key - counter >= _SEEK_GAP:  # a seek is cheaper than decoding up to the keyframe
+                try:
+                    container.seek(int(probe.pts[key]), stream=stream, backward=True, any_frame=False)
+                except av.error.FFmpegError as exc:
+                    raise _SeekMissed from exc
+                stream.codec_context.flush_buffers()
+                landing = key
+            for frame in _decoded(container, stream):
+                idx = by_pts.get(frame.pts, counter) if frame.pts is not None else counter
+                if landing is not None:
+                    # Only a known keyframe at or before the wanted frame gives a sure position.
+                    if frame.pts not in by_pts or idx > wanted[pos] or not frame.key_frame:
+                        raise _SeekMissed
+                    landing = None
+                counter = idx + 1
+                while pos < len(wanted) and wanted[pos] < idx:
+                    pos += 1  # that frame never came out of the decoder
+                if pos == len(wanted):
+                    return
+                if wanted[pos] == idx:
+                    if out_wh:
+                        # AREA: a proper low-pass for downscaling, and faster than BILINEAR in swscale.
+                        frame = frame.reformat(width=out_wh[0], height=out_wh[1], interpolation="AREA")
+                    yield idx, frame.to_ndarray(format="rgb24")
+                    pos += 1
+                    if pos == len(wanted):
+                        return
+                    if seek and _keyframe_before(probe, int(wanted[pos])) - counter >= _SEEK_GAP:
+                        break  # the next wanted frame is far ahead: seek to it
+            else:
+                if landing is not None:
+                    raise _SeekMissed  # nothing decoded after the seek
+                return  # end of stream
+
+
+def _decoded(container, stream) -> Iterator[av.VideoFrame]:
+    """Every frame that decodes; damaged packets are skipped, a cut-off file ends the stream."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from stream.decode(packet)
+            except av.error.FFmpegError as exc:
+                log.debug("skipping a packet that does not decode: %s", exc)
+    except av.error.FFmpegError as exc:
+        log.warning("%s: stopped reading early (%s)", container.name, exc)
+        with contextlib.suppress(av.error.FFmpegError):
+            yield from stream.decode(None)
+
+
+def _frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, backend: str):
+    """(index, frame) pairs for sorted unique ``wanted``: decord first, PyAV for what is left."""
+    done = 0
+    if backend == "decord" or (backend == "auto" and _decord_fits(probe, wanted)):
+        try:
+            for item in _decord_frames(probe, wanted, out_wh):
+                yield item
+                done += 1
+            return
+        except Exception as exc:  # decord raises many types; PyAV decides what is really broken
+            if backend == "decord":
+                raise VideoError(f"decord cannot read {probe.info.path}: {exc}") from exc
+            log.info("%s: decord failed (%s); PyAV takes over at frame %d", probe.info.path, exc, done)
+    yield from _pyav_frames(probe, wanted[done:], out_wh)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+
+
+def _chunks(
+    probe: _Probe,
+    order: np.ndarray,
+    size: int | None,
+    chunk: int,
+    backend: str,
+    on_progress: ProgressFn | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Decode the frames ``order`` (sorted, unique); yield (indices, frames upright, timestamps).
+
+    Frames that do not decode are missing from the indices, so a damaged stretch never
+    shifts the frames after it.
+    """
+    out_wh = _target_size(probe, size)
+    total = len(order)
+    buffer: list[np.ndarray] = []
+    got: list[int] = []
+    done = 0
+    for idx, frame in _frames(probe, order, out_wh, backend):
+        buffer.append(frame)
+        got.append(idx)
+        if len(buffer) == chunk:
+            done += len(buffer)
+            yield np.asarray(got), _upright(np.stack(buffer), probe.info.rotation), probe.timestamps[got]
+            buffer, got = [], []
+            if on_progress:
+                on_progress(done, total, f"decoding {probe.info.path.name}")
+    if buffer:
+        done += len(buffer)
+        yield np.asarray(got), _upright(np.stack(buffer), probe.info.rotation), probe.timestamps[got]
+    if total and done == 0:
+        raise VideoError(
+            f"No frame of {probe.info.path} could be decoded: the file is damaged. "
+            "Re-encode it to MP4 (H.264)."
+        )
+    if done < total:
+        log.warning(
+            "%s: only %d of %d frames decode; the file is cut off or damaged", probe.info.path, done, total
+        )
+    if on_progress:
+        on_progress(done, total, f"decoded {probe.info.path.name}")
+
+
+def _empty(probe: _Probe, size: int | None) -> np.ndarray:
+    wh = _target_size(probe, size) or (probe.coded_width, probe.coded_height)
+    w, h = (wh[1], wh[0]) if probe.info.rotation in (90, 270) else wh
+    return np.zeros((0, h, w, 3), dtype=np.uint8)
+
+
+def iter_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    size: int | None = None,
+    chunk: int = 64,
+    backend: str = "auto",
+    on_progress: ProgressFn | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream a video as chunks ``(frames (t, H, W, 3) uint8 RGB upright, timestamps (t,) s)``.
+
+    Memory stays flat however long the video: at most ``chunk`` frames are held. ``fps`` and
+    ``size`` mean the same as in ``read_video``. A cut-off file yields what decodes.
+    The file is probed (and bad files rejected) when this is called, not on first iteration.
+    """
+    _check_backend(backend)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    probe = _probe(path)
+    order = _select(probe, fps, None)
+    _target_size(probe, size)  # validate now rather than on first iteration
+    return ((frames, times) for _, frames, times in _chunks(probe, order, size, chunk, backend, on_progress))
+
+
+def read_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    size: int | None = None,
+    indices: Iterable[int] | None = None,
+    backend: str = "auto",
+    on_progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a video to ``(frames (T, H, W, 3) uint8 RGB upright, timestamps (T,) float64 s)``.
+
+    ``fps``: resample to this rate by picking frames (``sample_indices``; by real timestamps
+    for variable-rate videos); None keeps every frame. ``size``: resize at decode time so the
+    shorter displayed side is ``size``, keeping the aspect ratio. ``indices``: exactly these
+    frames, in this order (repeats allowed). ``backend``: "auto" (decord where it is right,
+    else PyAV), "decord" or "pyav". A cut-off file gives the frames that decode.
+    """
+    _check_backend(backend)
+    probe = _probe(path)
+    wanted = _select(probe, fps, indices)
+    if len(wanted) == 0:
+        return _empty(probe, size), np.zeros(0, dtype=np.float64)
+    order = np.unique(wanted)
+    frames: np.ndarray | None = None
+    times = np.zeros(len(order), dtype=np.float64)
+    got = np.zeros(len(order), dtype=np.int64)
+    filled = 0
+    for chunk_idx, chunk_frames, chunk_times in _chunks(probe, order, size, 64, backend, on_progress):
+        if frames is None:  # allocate once: concatenating chunks would double the peak memory
+            frames = np.empty((len(order), *chunk_frames.shape[1:]), dtype=np.uint8)
+        end = filled + len(chunk_frames)
+        frames[filled:end], times[filled:end], got[filled:end] = chunk_frames, chunk_times, chunk_idx
+        filled = end
+    assert frames is not None  # _chunks raises when nothing decodes
+    if filled == len(wanted) and np.array_equal(got, wanted):
+        return frames, times  # the common case: every frame, in order, no copy
+    # Reorder or repeat as asked; requested frames that did not decode (damaged or cut-off
+    # file) are left out.
+    got = got[:filled]
+    slot = np.searchsorted(got, wanted).clip(0, max(filled - 1, 0))
+    keep = got[slot] == wanted
+    return frames[slot[keep]], times[slot[keep]]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+# Encoders that understand a constant-rate-factor quality setting.
+_CRF_CODECS = {"libx264", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+# Chroma-subsampled pixel formats need even frame sizes.
+_EVEN_PIX_FMTS = {"yuv420p", "yuvj420p", "yuv420p10le", "nv12", "yuv422p", "yuvj422p"}
+
+
+def _as_rational(fps: float) -> Fraction:
+    # limit_denominator(1001) turns 29.97002997 into 30000/1001 and keeps 12.5 as 25/2.
+    if not (isinstance(fps, int | float | Fraction) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _rgb_frame(frame: np.ndarray) -> np.ndarray:
+    arr = np.asarray(frame)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise ValueError(f"frames must be (H, W, 3) RGB, got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def _pad_even(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    # Replicate the last row/column: no content is lost and the extra pixel is invisible.
+    dh, dw = height - arr.shape[0], width - arr.shape[1]
+    if dh == 0 and dw == 0:
+        return arr
+    return np.pad(arr, ((0, dh), (0, dw), (0, 0)), mode="edge")
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 23,
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """Encode RGB uint8 frames (H, W, 3) to ``path`` and return it.
+
+    Frames are streamed to the encoder one by one, so memory does not grow with length.
+    The container follows the suffix (.mp4, .mkv, .webm, .avi, .mov). The file appears
+    only when complete (temporary file in the same folder, then ``os.replace``).
+    Odd sizes are padded by one edge pixel where the pixel format needs even sizes.
+    (H, W) or (H, W, 1) grayscale frames are accepted too.
+    """
+    path = Path(path)
+    rate = _as_rational(fps)
+    if not path.parent.is_dir():
+        raise VideoError(f"Cannot write {path}: folder {path.parent} does not exist. Create it first.")
+    # The temporary name keeps the real suffix so that FFmpeg picks the same container.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        count = _encode(tmp, frames, rate, codec=codec, crf=crf, pix_fmt=pix_fmt)
+        if count == 0:
+            raise VideoError(f"No frames to write to {path}: give at least one frame.")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a video is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def _encode(
+    tmp: Path, frames: Iterable[np.ndarray], rate: Fraction, *, codec: str, crf: int, pix_fmt: str
+) -> int:
+    options: dict[str, str] = {}
+    if tmp.suffix.lower() in (".mp4", ".mov", ".m4v"):
+        options["movflags"] = "+faststart"  # a browser can start playing before the file has loaded
+    count = 0
+    with av.open(str(tmp), mode="w", options=options) as container:
+        stream = None
+        shape = None
+        for frame in frames:
+            arr = _rgb_frame(frame)
+            if stream is None:
+                h, w = arr.shape[:2]
+                if pix_fmt in _EVEN_PIX_FMTS:
+                    h, w = h + h % 2, w + w % 2
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+                stream.codec_context.time_base = 1 / rate
+                codec_options = {}
+                if codec in _CRF_CODECS:
+                    codec_options["crf"] = str(crf)
+                if codec.startswith("libvpx"):
+                    codec_options["b"] = "0"  # constant quality mode for VP8/VP9
+                if codec == "libx265":
+                    codec_options["x265-params"] = "log-level=error"
+                stream.codec_context.options = codec_options
+                shape = arr.shape
+            elif arr.shape != shape:
+                raise ValueError(f"all frames must have the same shape: {shape} then {arr.shape}")
+            video_frame = av.VideoFrame.from_ndarray(
+                _pad_even(arr, stream.height, stream.width), format="rgb24"
+            )
+            video_frame.pts = count
+            video_frame.time_base = stream.codec_context.time_base
+            container.mux(stream.encode(video_frame))
+            count += 1
+        if stream is not None:
+            container.mux(stream.encode(None))
+    return count
