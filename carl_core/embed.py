@@ -1,54 +1,401 @@
-"""From a video file to frame embeddings: decode in chunks, backbone per chunk, head once.
+"""From a video file to frame embeddings: streaming, bounded memory, a fast engine and a cache.
 
-The per-frame part of the encoder (backbone, pooling, fully-connected layers) runs chunk by
-chunk as frames are decoded, so memory holds only one chunk of pixels plus a small
-(T, hidden) array; the transformer then sees the whole sequence, as in the paper.
+The pipeline, for a video of any length:
+
+1. ``open_video`` probes the file (a bad file fails here with a ``VideoError``) and plans the
+   frames: every frame, or those nearest to a grid of ``fps`` per second, with their exact
+   presentation times.
+2. A background thread decodes the planned frames, already resized to the model's square
+   input, into chunks and hands them over through a queue of ``PREFETCH`` chunks, so decoding
+   overlaps the model's work and at most a few chunks of pixels are ever in memory.
+3. The per-frame encoder (backbone, pooling, fully-connected layers) turns each chunk into
+   (t, hidden) features: ONNX Runtime on CPU (``runtime.py``), PyTorch with bf16 autocast,
+   channels-last and pinned host memory on CUDA.
+4. The transformer sees the whole (T, hidden) sequence, full attention up to a length and
+   blended overlapping windows beyond it (``model.AttentionWindow``).
+
+Memory: pixels are bounded by the chunk size and the queue; what grows with the length is
+(T, hidden) features and (T, D) embeddings, 0.5 KB per frame each for the ``small`` preset
+(9 MB for a 30-minute video at 10 fps).
+
+Results go to an ``EmbeddingCache`` keyed by the file's content, the model's weights, fps,
+input size and attention window; a second run is a lookup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .augment import preprocess
-from .errors import VideoError
-from .model import CARLModel
-from .video import iter_video, probe_video
+from . import runtime
+from .augment import normalize
+from .cache import EmbeddingCache, EmbeddingKey, file_digest, model_digest, window_text
+from .errors import ConfigError, VideoError
+from .model import DEFAULT_WINDOW, AttentionWindow, CARLModel
+from .video import check_video_file, open_video
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 
+BACKENDS = ("auto", "onnx", "torch")
+PREFETCH = 3  # decoded chunks waiting for the model: enough to ride out decoding hiccups
+STALL_SECONDS = 600.0  # no chunk from the decoder for this long: give up rather than hang
+_CPU_FPS, _GPU_FPS = 10.0, 30.0
 
-@torch.no_grad()
+
+def default_fps(device: torch.device | str | None = None) -> float:
+    """A sampling rate that keeps long videos practical on ``device``.
+
+    CPU: 10 frames/s (a 30-minute video is 18,000 frames, about 5 minutes for ``small`` at
+    60 frames/s). CUDA: 30 frames/s (every frame of most footage; high-rate phone video is
+    thinned). Actions last seconds, so either resolves their phases.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return _GPU_FPS if torch.device(device).type == "cuda" else _CPU_FPS
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class _TorchEngine:
+    """uint8 chunks -> (t, hidden) features with the model in PyTorch."""
+
+    name = "torch"
+
+    def __init__(self, model: CARLModel):
+        self.model = model
+        self.cuda = model.device.type == "cuda"
+
+    def prepare(self, frames: np.ndarray) -> Any:
+        # In the decoding thread: page-locked memory lets the copy to the GPU run asynchronously.
+        x = torch.from_numpy(frames)
+        return x.pin_memory() if self.cuda else x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.model.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        # the whole chunk at once: on a GPU the chunk is large (see Embedder), on CPU it is the
+        # model's frames_per_batch anyway
+        return self.model.frame_features(normalize(x), batch=len(x)).cpu()
+
+
+class _OnnxEngine:
+    """uint8 chunks -> (t, hidden) features with ONNX Runtime on the CPU."""
+
+    name = "onnx"
+
+    def __init__(self, model: CARLModel, onnx_dir: str | os.PathLike | None):
+        self.session = runtime.frame_encoder(model, onnx_dir)
+
+    def prepare(self, frames: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(frames)
+
+    def __call__(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.session(x))
+
+
+# --------------------------------------------------------------------------- prefetching
+
+
+class _Prefetch:
+    """Iterate ``source`` in a background thread, ``depth`` items ahead.
+
+    Errors in the thread are raised in the consumer; leaving the ``with`` block early stops the
+    thread. A producer silent for ``stall`` seconds is reported rather than waited on forever.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterable[Any], prepare: Callable[[Any], Any], depth: int, stall: float):
+        self.source, self.prepare, self.stall = source, prepare, stall
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="carl-decode", daemon=True)
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for frames, stamps in self.source:
+                if not self._put((self.prepare(frames), stamps)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(exc)
+            return
+        self._put(self._END)
+
+    def __enter__(self) -> Iterator[Any]:
+        self.thread.start()
+        return self._items()
+
+    def _items(self) -> Iterator[Any]:
+        while True:
+            try:
+                item = self.queue.get(timeout=self.stall)
+            except queue.Empty:
+                raise VideoError(
+                    f"decoding stalled: no frames for {self.stall:.0f} s. The file may be damaged; "
+                    "re-encode it to MP4 (H.264)."
+                ) from None
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.thread.join(timeout=1.0)  # a thread stuck in a decoder call is a daemon: left behind
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Meter:
+    """``on_progress`` with the frame rate and the time left in the message."""
+
+    def __init__(self, total: int, on_progress: Progress | None, name: str):
+        self.total, self.on_progress, self.name = total, on_progress, name
+        self.start = time.perf_counter()
+
+    def rate(self, done: int) -> float:
+        elapsed = time.perf_counter() - self.start
+        return done / elapsed if elapsed > 0 else 0.0
+
+    def __call__(self, done: int) -> None:
+        if self.on_progress is None:
+            return
+        rate = self.rate(done)
+        left = (self.total - done) / rate if rate > 0 else float("nan")
+        msg = f"{self.name}: {done}/{self.total} frames · {rate:.1f} frames/s · {_duration(left)} left"
+        self.on_progress(done, self.total, msg)
+
+
+# --------------------------------------------------------------------------- the embedder
+
+
+def _check_fps(fps: float | None) -> None:
+    if fps is not None and not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+        raise ConfigError(
+            f"fps must be a positive number (frames per second) or None for every frame, got {fps!r}"
+        )
+
+
+def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int], ...]:
+    # In-place updates (optimiser steps, load_state_dict, BatchNorm statistics) bump _version.
+    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+class Embedder:
+    """Embeds videos with one model; holds the engine and the cache, so many videos pay setup once.
+
+    backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch; PyTorch on CUDA), "onnx"
+    or "torch". cache_dir: True for the default cache folder, a folder, or False for no cache.
+    onnx_dir: where ONNX exports are kept (default: ``runtime.default_onnx_dir()``).
+    window: how the transformer covers long sequences (``AttentionWindow``; None: full attention).
+    chunk: frames per decoded chunk and per engine call (default: the model's frames_per_batch
+    on CPU, at least 256 on CUDA). decoder: "auto", "decord" or "pyav" (see ``video.py``).
+
+    The model's weights are fingerprinted when used: train or reload it and the next call
+    re-exports the engine and uses new cache keys.
+    """
+
+    def __init__(
+        self,
+        model: CARLModel,
+        *,
+        backend: str = "auto",
+        cache_dir: str | os.PathLike | bool = True,
+        window: AttentionWindow | None = DEFAULT_WINDOW,
+        chunk: int | None = None,
+        decoder: str = "auto",
+        onnx_dir: str | os.PathLike | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if chunk is not None and chunk < 1:
+            raise ConfigError(f"chunk must be at least 1 frame, got {chunk}")
+        self.model, self.backend, self.window, self.decoder = model, backend, window, decoder
+        self.cache: EmbeddingCache | None = None
+        if cache_dir is True:
+            self.cache = EmbeddingCache()
+        elif cache_dir is not False and cache_dir is not None:
+            self.cache = EmbeddingCache(cache_dir)
+        self._onnx_dir = onnx_dir
+        cuda = model.device.type == "cuda"
+        self.chunk = chunk or (max(256, model.cfg.frames_per_batch) if cuda else model.cfg.frames_per_batch)
+        self._version: tuple | None = None
+        self._digest = ""
+        self._engine: _TorchEngine | _OnnxEngine | None = None
+        self._lock = threading.RLock()  # one Embedder may serve several threads (an app's sessions)
+
+    @property
+    def engine_name(self) -> str:
+        """ "onnx" or "torch": what runs (or will run) the per-frame encoder."""
+        return self._get_engine().name
+
+    def _identity(self) -> str:
+        """The model's digest, recomputed (and the engine dropped) when its weights changed."""
+        with self._lock:
+            version = _weights_version(self.model)
+            if version != self._version:
+                self._digest = model_digest(self.model)
+                self._engine = None
+                self._version = version
+            return self._digest
+
+    def _get_engine(self) -> _TorchEngine | _OnnxEngine:
+        self._identity()
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._make_engine()
+            return self._engine
+
+    def _make_engine(self) -> _TorchEngine | _OnnxEngine:
+        on_cpu = self.model.device.type == "cpu"
+        if self.backend == "onnx" and not on_cpu:
+            raise ConfigError("backend 'onnx' runs on the CPU: move the model to the CPU or use 'torch'")
+        want_onnx = self.backend == "onnx" or (self.backend == "auto" and on_cpu and runtime.available())
+        if not want_onnx:
+            return _TorchEngine(self.model)
+        if not runtime.available():
+            raise ConfigError("backend 'onnx' needs onnxruntime and onnx: pip install onnxruntime onnx")
+        try:
+            return _OnnxEngine(self.model, self._onnx_dir)
+        except Exception as exc:  # any exporter or runtime failure: PyTorch still gives the answer
+            if self.backend == "onnx":
+                raise
+            log.warning("ONNX Runtime cannot run this model (%s); using PyTorch", exc)
+            return _TorchEngine(self.model)
+
+    def key(
+        self, path: str | os.PathLike, fps: float | None, on_progress: Progress | None = None
+    ) -> EmbeddingKey:
+        """The cache key of a video under this model and these settings."""
+        memo = self.cache.root / "files" if self.cache is not None else None
+        video = file_digest(path, memo, on_progress=on_progress)
+        fps = None if fps is None else float(fps)
+        size = self.model.cfg.image_size
+        return EmbeddingKey(video, self._identity(), fps, size, window_text(self.window), self.decoder)
+
+    @torch.no_grad()
+    def embed(
+        self,
+        path: str | os.PathLike,
+        fps: float | None = None,
+        *,
+        on_progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (T, D) float32 L2-normalised, timestamps (T,) float64 seconds) of a video."""
+        _check_fps(fps)
+        path = Path(path)
+        check_video_file(path)
+        key = None
+        if self.cache is not None:  # looked up before the probe: a hit never reads the video
+            key = self.key(path, fps, on_progress)
+            hit = self.cache.get(key)
+            if hit is not None:
+                if on_progress:
+                    on_progress(len(hit[0]), len(hit[0]), f"{path.name}: {len(hit[0])} frames from the cache")
+                return hit
+        size = self.model.cfg.image_size
+        stream = open_video(path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder)
+        engine = self._get_engine()
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            embs, stamps = self._run(stream, engine, _Meter(len(stream), on_progress, path.name))
+        finally:
+            self.model.train(was_training)
+        if key is not None and self.cache is not None:
+            try:
+                self.cache.put(key, embs, stamps)
+            except OSError as exc:  # a full or read-only disk must not lose the result
+                log.warning("could not write the embedding cache (%s)", exc)
+        return embs, stamps
+
+    def _run(
+        self, stream: Any, engine: _TorchEngine | _OnnxEngine, meter: _Meter
+    ) -> tuple[np.ndarray, np.ndarray]:
+        total = len(stream)
+        feats = torch.empty(total, self.model.cfg.hidden_size)
+        stamps = np.empty(total, dtype=np.float64)
+        done = 0
+        meter(0)
+        with _Prefetch(stream, engine.prepare, PREFETCH, STALL_SECONDS) as chunks:
+            for x, ts in chunks:
+                n = min(len(ts), total - done)  # a stream never yields more than planned
+                feats[done : done + n] = engine(x)[:n]
+                stamps[done : done + n] = ts[:n]
+                done += n
+                meter(done)
+        if done == 0:
+            raise VideoError(f"No frame of {stream.info.path} could be decoded. Re-encode it to MP4 (H.264).")
+        embs = self.model.embed_sequence(feats[:done], self.window).cpu().numpy().astype(np.float32)
+        if meter.on_progress:
+            meter.on_progress(
+                done, done, f"{stream.info.path.name}: {done} frames at {meter.rate(done):.1f} frames/s"
+            )
+        return embs, stamps[:done].copy()
+
+
 def embed_video(
     model: CARLModel,
-    path: str | Path,
+    path: str | os.PathLike,
     fps: float | None = None,
     *,
     chunk: int | None = None,
     on_progress: Progress | None = None,
+    cache_dir: str | os.PathLike | bool = True,
+    backend: str = "auto",
+    decoder: str = "auto",
+    window: AttentionWindow | None = DEFAULT_WINDOW,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings (T, D) float32 and timestamps (T,) in seconds of a video file.
+    """Embeddings (T, D) float32, L2-normalised, and timestamps (T,) in seconds of a video file.
 
-    ``fps=None`` embeds every decoded frame; otherwise frames are sampled at ``fps``.
+    ``fps=None`` embeds every decoded frame; otherwise frames nearest to 0, 1/fps, 2/fps, ...
+    (never repeated; every frame when ``fps`` is at least the video's rate). ``default_fps``
+    gives a rate suited to the device. Timestamps are the frames' presentation times from the
+    first frame. ``on_progress(done, total, message)`` reports frames, rate and time left.
+    Other arguments: see ``Embedder``. For many videos, make one ``Embedder`` and reuse it.
+    Raises ``VideoError`` for a file that is no readable video.
     """
-    info = probe_video(path)
-    model.eval()
-    size = model.cfg.image_size
-    chunk = chunk or model.cfg.frames_per_batch
-    expected = info.num_frames if fps is None or fps >= info.fps else max(1, round(info.duration * fps))
-    feats, stamps, done = [], [], 0
-    for frames, ts in iter_video(path, fps=fps, size=size, chunk=chunk):
-        x = preprocess(frames, size, device=model.device)
-        feats.append(model.head.frame_features(model.backbone(x)).float())
-        stamps.append(ts)
-        done += len(ts)
-        if on_progress:
-            on_progress(done, max(done, expected), f"embedded {done} frames")
-    if not feats:
-        raise VideoError(f"{path}: no frames could be decoded")
-    x = model.head.sequence(torch.cat(feats)[None])[0]
-    return F.normalize(x, dim=-1).cpu().numpy().astype(np.float32), np.concatenate(stamps)
+    embedder = Embedder(
+        model, backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder
+    )
+    return embedder.embed(path, fps, on_progress=on_progress)
+
+
+__all__ = ["BACKENDS", "Embedder", "default_fps", "embed_video"]

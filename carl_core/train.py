@@ -116,7 +116,10 @@ class FeatureCache:
         device: torch.device,
         on_progress: Progress | None = None,
     ) -> FeatureCache:
+        from .runtime import fast_frozen_features
+
         aug, size, copies = augment_config(config), config.model.image_size, config.train.feature_copies
+        frozen = fast_frozen_features(model)  # ONNX Runtime on CPU: several times PyTorch eager
         feats = []
         for i, r in enumerate(records):
             frames = read_record_frames(r, np.arange(r.seq_len), size, config.data.fps)
@@ -126,7 +129,7 @@ class FeatureCache:
             for _ in range(copies):
                 params = sample_view_params(aug, size, size, gen)
                 chunks = [
-                    model.frozen_features(normalize(apply_view(ch, params, size)).to(device)).half().cpu()
+                    frozen(normalize(apply_view(ch, params, size)).to(device)).half().cpu()
                     for ch in fitted.split(config.model.frames_per_batch)
                 ]
                 per_copy.append(torch.cat(chunks))
@@ -226,6 +229,7 @@ class Trainer:
         )
         if self.state is not None:
             self.optimizer.load_state_dict(self.state["optimizer"])
+            torch.set_rng_state(self.state["rng"])
         self.ddp_model: torch.nn.Module = self.model
         if self.world > 1:
             if self.device.type == "cuda":
@@ -259,7 +263,7 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
             _rewrite_log(self.run_dir / "log.jsonl", history)
         cache = None
-        if c.train.cached_features:
+        if c.train.cached_features and step < total:
             cache = FeatureCache.build(
                 self.model, self.records, c, self.device, self._progress_prefix("caching")
             )
@@ -330,6 +334,8 @@ class Trainer:
                 self._save(step, history, periodic=periodic)
             if stopped:
                 break
+        if total == 0 and self.state is None:
+            self._save(step, history, periodic=False)  # --epochs 0: the untrained model, for baselines
         if self.rank == 0 and not stopped:
             log.info("trained %d steps in %.1f s", step, time.time() - t0)
         losses = [h["loss"] for h in history if "loss" in h]
@@ -375,7 +381,12 @@ class Trainer:
         if self.rank != 0:
             return
         payload = model_payload(
-            self.model, self.config, optimizer=self.optimizer.state_dict(), step=step, log=history
+            self.model,
+            self.config,
+            optimizer=self.optimizer.state_dict(),
+            step=step,
+            log=history,
+            rng=torch.get_rng_state(),  # dropout draws: an interrupted run resumes bit for bit
         )
         save_checkpoint(self.run_dir / "last.pt", payload)
         if periodic:
@@ -386,7 +397,7 @@ class Trainer:
         if self.on_progress is None or self.rank != 0:
             return None
         cb = self.on_progress
-        return lambda done, total, msg: cb(0, 1, f"{what} {done}/{total}: {msg}")
+        return lambda done, total, msg: cb(done, total, f"{what}: {msg}")
 
 
 def train(

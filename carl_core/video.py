@@ -45,8 +45,11 @@ import numpy as np
 from carl_core.errors import VideoError
 
 __all__ = [
+    "FrameStream",
     "VideoInfo",
+    "check_video_file",
     "iter_video",
+    "open_video",
     "probe_video",
     "read_video",
     "sample_indices",
@@ -102,6 +105,11 @@ class _Probe:
     coded_height: int
     vfr: bool
     truncated: bool  # the container promises more frames than its packets hold
+
+
+def check_video_file(path: str | os.PathLike) -> None:
+    """Raise ``VideoError`` unless ``path`` is an existing, non-empty file (no decoding)."""
+    _check_file(Path(path))
 
 
 def _check_file(path: Path) -> None:
@@ -326,12 +334,25 @@ def _select(probe: _Probe, fps: float | None, indices: Iterable[int] | None) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def _target_size(probe: _Probe, size: int | None) -> tuple[int, int] | None:
-    """Coded-orientation (width, height) that makes the displayed shorter side ``size``."""
+Size = int | tuple[int, int] | None
+
+
+def _target_size(probe: _Probe, size: Size) -> tuple[int, int] | None:
+    """Coded-orientation (width, height) of the decoded frames.
+
+    ``size`` an int: the displayed shorter side becomes ``size``, keeping the aspect ratio.
+    ``size`` a (width, height) pair: exactly that displayed size (the model's square input,
+    squashed in one resampling step by the decoder instead of a second pass in torch).
+    """
     if size is None:
         return None
+    if isinstance(size, tuple):
+        if not (len(size) == 2 and all(isinstance(v, int | np.integer) and v > 0 for v in size)):
+            raise ValueError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
+        w, h = int(size[0]), int(size[1])
+        return (h, w) if probe.info.rotation in (90, 270) else (w, h)
     if not (isinstance(size, int | np.integer) and size > 0):
-        raise ValueError(f"size must be a positive int or None, got {size!r}")
+        raise ValueError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
     w, h = probe.coded_width, probe.coded_height
     scale = size / min(w, h)
     return max(1, round(w * scale)), max(1, round(h * scale))
@@ -439,7 +460,10 @@ def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None
                 if wanted[pos] == idx:
                     if out_wh:
                         # AREA: a proper low-pass for downscaling, and faster than BILINEAR in swscale.
-                        frame = frame.reformat(width=out_wh[0], height=out_wh[1], interpolation="AREA")
+                        # Resize and convert to RGB in one swscale pass (5-15% faster than two).
+                        frame = frame.reformat(
+                            width=out_wh[0], height=out_wh[1], format="rgb24", interpolation="AREA"
+                        )
                     yield idx, frame.to_ndarray(format="rgb24")
                     pos += 1
                     if pos == len(wanted):
@@ -490,7 +514,7 @@ def _check_backend(backend: str) -> None:
 def _chunks(
     probe: _Probe,
     order: np.ndarray,
-    size: int | None,
+    size: Size,
     chunk: int,
     backend: str,
     on_progress: ProgressFn | None,
@@ -530,17 +554,82 @@ def _chunks(
         on_progress(done, total, f"decoded {probe.info.path.name}")
 
 
-def _empty(probe: _Probe, size: int | None) -> np.ndarray:
+def _empty(probe: _Probe, size: Size) -> np.ndarray:
     wh = _target_size(probe, size) or (probe.coded_width, probe.coded_height)
     w, h = (wh[1], wh[0]) if probe.info.rotation in (90, 270) else wh
     return np.zeros((0, h, w, 3), dtype=np.uint8)
+
+
+class FrameStream:
+    """A probed video, ready to stream: ``info``, the planned frames, and chunks on iteration.
+
+    ``len(stream)`` and ``timestamps`` are what the plan holds; a damaged or cut-off file can
+    yield fewer frames (those that decode), never more. Iterating yields
+    ``(frames (t, H, W, 3) uint8 RGB upright, timestamps (t,) s)`` chunks; each iteration
+    decodes the file again from the start.
+    """
+
+    def __init__(
+        self,
+        probe: _Probe,
+        order: np.ndarray,
+        size: Size,
+        chunk: int,
+        backend: str,
+        on_progress: ProgressFn | None,
+    ):
+        self._probe, self._order = probe, order
+        self._size, self._chunk, self._backend, self._on_progress = size, chunk, backend, on_progress
+
+    @property
+    def info(self) -> VideoInfo:
+        return self._probe.info
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Frame indices (presentation order) that the stream will decode."""
+        return self._order
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Seconds from the first frame of each planned frame."""
+        return self._probe.timestamps[self._order]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        chunks = _chunks(self._probe, self._order, self._size, self._chunk, self._backend, self._on_progress)
+        return ((frames, times) for _, frames, times in chunks)
+
+
+def open_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    size: Size = None,
+    chunk: int = 64,
+    backend: str = "auto",
+    on_progress: ProgressFn | None = None,
+) -> FrameStream:
+    """Probe a video (rejecting bad files now) and plan its frames; iterate the result to decode.
+
+    Arguments as in ``iter_video``.
+    """
+    _check_backend(backend)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    probe = _probe(path)
+    order = _select(probe, fps, None)
+    _target_size(probe, size)  # validate now rather than on first iteration
+    return FrameStream(probe, order, size, chunk, backend, on_progress)
 
 
 def iter_video(
     path: str | os.PathLike,
     *,
     fps: float | None = None,
-    size: int | None = None,
+    size: Size = None,
     chunk: int = 64,
     backend: str = "auto",
     on_progress: ProgressFn | None = None,
@@ -551,20 +640,14 @@ def iter_video(
     ``size`` mean the same as in ``read_video``. A cut-off file yields what decodes.
     The file is probed (and bad files rejected) when this is called, not on first iteration.
     """
-    _check_backend(backend)
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    probe = _probe(path)
-    order = _select(probe, fps, None)
-    _target_size(probe, size)  # validate now rather than on first iteration
-    return ((frames, times) for _, frames, times in _chunks(probe, order, size, chunk, backend, on_progress))
+    return iter(open_video(path, fps=fps, size=size, chunk=chunk, backend=backend, on_progress=on_progress))
 
 
 def read_video(
     path: str | os.PathLike,
     *,
     fps: float | None = None,
-    size: int | None = None,
+    size: Size = None,
     indices: Iterable[int] | None = None,
     backend: str = "auto",
     on_progress: ProgressFn | None = None,
@@ -573,7 +656,8 @@ def read_video(
 
     ``fps``: resample to this rate by picking frames (``sample_indices``; by real timestamps
     for variable-rate videos); None keeps every frame. ``size``: resize at decode time so the
-    shorter displayed side is ``size``, keeping the aspect ratio. ``indices``: exactly these
+    shorter displayed side is ``size``, keeping the aspect ratio; a ``(width, height)`` pair
+    gives exactly that displayed size. ``indices``: exactly these
     frames, in this order (repeats allowed). ``backend``: "auto" (decord where it is right,
     else PyAV), "decord" or "pyav". A cut-off file gives the frames that decode.
     """
