@@ -19,6 +19,10 @@ _LAZY = {
     "save_checkpoint": "checkpoint",
     "CARLModel": "model",
     "embed_video": "embed",
+    "Embedder": "embed",
+    "default_fps": "embed",
+    "dtw": "align",
+    "FrameIndex": "retrieval",
     "CarlConfig": "config",
     "load_preset": "config",
 }

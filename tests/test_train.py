@@ -1,0 +1,161 @@
+"""The trainer: both data paths learn, checkpoints resume exactly, bad steps are skipped."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from carl_core import load_checkpoint
+from carl_core.checkpoint import read_checkpoint
+from carl_core.datasets import load_dataset
+from carl_core.errors import CheckpointError, ConfigError
+from carl_core.train import epoch_order, lr_factor, read_log, train
+from tests.conftest import fast_config
+
+
+def test_cached_features_path_trains_and_writes_a_run(tiny_dataset, tmp_path):
+    result = train(fast_config(epochs=3), tiny_dataset, tmp_path / "run")
+    run = tmp_path / "run"
+    assert result.steps == 3 * 4  # 8 training videos, batch 2
+    assert (
+        (run / "last.pt").is_file() and (run / "epoch_0003.pt").is_file() and (run / "config.yaml").is_file()
+    )
+    log = read_log(run)
+    assert [e["step"] for e in log] == list(range(1, 13))
+    assert all(math.isfinite(e["loss"]) for e in log)
+    model = load_checkpoint(run / "last.pt")
+    embs = model.embed_frames(torch.randn(5, 3, 64, 64))
+    assert embs.shape == (5, 128)
+
+
+def test_pixel_path_trains(tiny_dataset, tmp_path):
+    result = train(fast_config(epochs=1, cached_features=False), tiny_dataset, tmp_path / "run")
+    assert result.steps == 4 and len(result.losses) == 4
+    assert all(math.isfinite(v) for v in result.losses)
+
+
+def test_training_lowers_the_loss(tiny_dataset, tmp_path):
+    result = train(fast_config(epochs=12, lr=1e-3, warmup_epochs=1), tiny_dataset, tmp_path / "run")
+    first, last = sum(result.losses[:4]) / 4, sum(result.losses[-4:]) / 4
+    assert last < first * 0.9, (first, last)
+
+
+def test_stop_and_resume_is_exact(tiny_dataset, tmp_path):
+    config = fast_config(epochs=2)
+    straight = train(config, tiny_dataset, tmp_path / "straight")
+    calls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] == 3
+
+    stopped = train(config, tiny_dataset, tmp_path / "split", should_stop=stop_after_three)
+    assert stopped.stopped and stopped.steps == 3
+    resumed = train(config, tiny_dataset, tmp_path / "split", resume=True)
+    assert resumed.steps == straight.steps
+    assert [e["step"] for e in read_log(tmp_path / "split")] == list(range(1, straight.steps + 1))
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = read_checkpoint(tmp_path / "split" / "last.pt")["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_needs_a_run_and_a_run_is_not_overwritten(tiny_dataset, tmp_path):
+    with pytest.raises(CheckpointError, match="last.pt missing"):
+        train(fast_config(), tiny_dataset, tmp_path / "nothing", resume=True)
+    train(fast_config(epochs=0), tiny_dataset, tmp_path / "run")
+    with pytest.raises(ConfigError, match="--resume"):
+        train(fast_config(), tiny_dataset, tmp_path / "run")
+
+
+def test_non_finite_loss_is_skipped(tiny_dataset, tmp_path, monkeypatch, caplog):
+    import carl_core.train as train_module
+
+    real = train_module.scl_loss
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        loss = real(*args, **kw)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(train_module, "scl_loss", flaky)
+    result = train(fast_config(epochs=1), tiny_dataset, tmp_path / "run")
+    log = read_log(tmp_path / "run")
+    assert result.skipped_steps == 1 and log[1]["skipped"] and log[1]["reason"] == "non-finite loss"
+    assert all(math.isfinite(e["loss"]) for e in log if "loss" in e) and len(log) == 4
+    assert "step 2: non-finite loss, step skipped" in caplog.text
+
+
+def test_schedule_and_sharding():
+    assert lr_factor(0, 100, 10, 0.0) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, 0.0) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, 0.0) == pytest.approx(0.0, abs=1e-12)
+    ranks = [epoch_order(7, 0, 3, r, 2, 2) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 2
+    seen = {i for r in ranks for b in r for i in b}
+    assert seen == set(range(7))  # every video is used each epoch, some twice to fill the batches
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "carl_core", *args], env=env, **kw)
+
+
+def test_killed_cli_run_resumes_with_nothing_lost(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    preset = tmp_path / "fast.yaml"
+    import yaml
+
+    preset.write_text(yaml.safe_dump(fast_config(epochs=6).to_dict()))
+    proc = _cli("train", "--data", str(tiny_dataset), "--preset", str(preset), "--out", str(run),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "epoch_0002.pt").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (run / "last.pt").is_file()
+    done = read_checkpoint(run / "last.pt")["step"]
+    assert 0 < done < 24
+    resumed = _cli("train", "--data", str(tiny_dataset), "--preset", str(preset), "--out", str(run),
+                   "--resume",
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    steps = [e["step"] for e in read_log(run)]
+    assert steps == list(range(1, 25))  # the log keeps every step exactly once
+    assert read_checkpoint(run / "last.pt")["step"] == 24
+    assert not list(run.glob("*.tmp"))
+
+
+def test_ddp_two_processes_on_gloo(tiny_dataset, tmp_path):
+    import yaml
+
+    preset = tmp_path / "fast.yaml"
+    preset.write_text(yaml.safe_dump(fast_config(epochs=1).to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "carl_core", "train", "--data", str(tiny_dataset), "--preset", str(preset),
+           "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = read_log(tmp_path / "run")
+    assert [e["step"] for e in log] == [1, 2]  # 8 videos, 2 per rank per step, 2 ranks
+    assert isinstance(load_checkpoint(tmp_path / "run" / "last.pt").cfg.train_len, int)
+
+
+def test_loader_reads_authors_format(tiny_dataset):
+    train_set, val_set = load_dataset(tiny_dataset, "train"), load_dataset(tiny_dataset, "val")
+    assert len(train_set) == 8 and len(val_set) == 2
+    info = json.loads((tiny_dataset / "info.json").read_text())
+    assert {r.action for r in train_set} == {0, 1} and info
+    assert all(len(r.frame_label) == r.seq_len for r in train_set)
