@@ -1,0 +1,191 @@
+"""Align tab: DTW options, the path over the similarity matrix, confidence, downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import compute
+from app.compute import Embedded
+from app.player import position
+from app.session import guard
+
+METHODS = {
+    "Auto: exact, multiscale for very long videos": "auto",
+    "Exact: the optimal path": "exact",
+    "Multiscale: coarse to fine, fast on long videos": "multiscale",
+}
+
+
+def options() -> tuple[str, bool, bool]:
+    """The DTW options as last set (their widgets are drawn later, in the tab)."""
+    label = st.session_state.get("dtw_method", next(iter(METHODS)))
+    return (
+        METHODS.get(label, "auto"),
+        bool(st.session_state.get("open_begin", False)),
+        bool(st.session_state.get("open_end", False)),
+    )
+
+
+def _downsample_path(pa: np.ndarray, pb: np.ndarray, most: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    if len(pa) <= most:
+        return pa, pb
+    keep = np.linspace(0, len(pa) - 1, most).astype(int)
+    return pa[keep], pb[keep]
+
+
+def heatmap(ea: Embedded, eb: Embedded, result: dict, pos: dict | None) -> go.Figure:
+    rows, cols, sim = compute.similarity_preview(ea.key, eb.key, ea.embs, eb.embs)
+    al = result["alignment"]
+    pa, pb = _downsample_path(np.asarray(al["path_a"]), np.asarray(al["path_b"]))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            z=sim,
+            x=cols,
+            y=rows,
+            colorscale="Viridis",
+            colorbar={"title": {"text": "cosine<br>similarity"}, "thickness": 12},
+            hovertemplate="A sample %{y} · B sample %{x}<br>similarity %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=pb, y=pa, mode="lines", line={"color": "white", "width": 2}, name="DTW path", hoverinfo="skip"
+        )
+    )
+    if pos is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[pos["b"]],
+                y=[pos["a"]],
+                mode="markers",
+                marker={
+                    "color": "#ff2b2b",
+                    "size": 13,
+                    "symbol": "x",
+                    "line": {"width": 1, "color": "white"},
+                },
+                name="player",
+                hovertemplate="player: A %{y} · B %{x}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=430,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title={"text": "Alignment path over the frame-similarity matrix", "font": {"size": 14}},
+        xaxis={"title": f"B: {eb.video.name} (sample)"},
+        yaxis={"title": f"A: {ea.video.name} (sample)", "autorange": "reversed"},
+        showlegend=False,
+    )
+    return fig
+
+
+def confidence(ea: Embedded, result: dict, pos: dict | None) -> go.Figure:
+    sim, covered = result["sim_a"], result["covered_a"]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=ea.times,
+            y=np.where(covered, sim, np.nan),
+            mode="lines",
+            line={"color": "#2a9d8f"},
+            name="matched",
+            hovertemplate="A at %{x:.2f} s<br>confidence %{y:.2f}<extra></extra>",
+        )
+    )
+    if not covered.all():
+        fig.add_trace(
+            go.Scatter(
+                x=ea.times,
+                y=np.where(covered, np.nan, sim),
+                mode="lines",
+                line={"color": "#999", "dash": "dot"},
+                name="left unmatched (open end)",
+            )
+        )
+    if pos is not None:
+        fig.add_vline(x=float(ea.times[pos["a"]]), line={"color": "#ff2b2b", "width": 2})
+    fig.update_layout(
+        height=430,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title={"text": "Match confidence along A", "font": {"size": 14}},
+        xaxis={"title": "time in A (s)"},
+        yaxis={
+            "title": "cosine similarity of the matched frames",
+            "range": [min(-0.05, float(sim.min())), 1.02],
+        },
+        showlegend=False,
+    )
+    return fig
+
+
+def render(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    c1.selectbox(
+        "DTW method",
+        list(METHODS),
+        key="dtw_method",
+        help="Exact is optimal and fast up to about 10,000 x 10,000 frames; multiscale handles hours.",
+    )
+    c2.toggle(
+        "Open begin",
+        key="open_begin",
+        help="Either video may start with frames that match nothing (idle time before the action).",
+    )
+    c3.toggle(
+        "Open end",
+        key="open_end",
+        help="Either video may end with frames that match nothing (idle time after).",
+    )
+    al = result["alignment"]
+    m = st.columns(5)
+    m[0].metric("Frames of A", f"{len(ea.times):,}", help=f"{ea.video.duration:.1f} s")
+    m[1].metric("Frames of B", f"{len(eb.times):,}", help=f"{eb.video.duration:.1f} s")
+    m[2].metric("Mean confidence", f"{float(np.mean(result['sim_a'][result['covered_a']])):.2f}")
+    m[3].metric("Path cost per step", f"{al['mean_cost']:.3f}")
+    m[4].metric("Method", al["method"])
+    pos = position()
+    left, right = st.columns([3, 2])
+    left.plotly_chart(heatmap(ea, eb, result, pos), key="align_heatmap")
+    right.plotly_chart(confidence(ea, result, pos), key="align_confidence")
+    st.caption(
+        "Bright cells: frames that look alike to the model. The white path is the DTW alignment; "
+        "the red cross is where the player rests (pause it to update)."
+    )
+    _downloads(ea, eb, result, model_label)
+
+
+def _downloads(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
+    stem = f"{Path(ea.video.name).stem}__{Path(eb.video.name).stem}"
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download the alignment (JSON)",
+        data=compute.alignment_json(result, ea, eb, model_label),
+        file_name=f"alignment_{stem}.json",
+        mime="application/json",
+        icon=":material/download:",
+        help="The path, both frame mappings with times, the confidences and the cost (schema in the README).",
+    )
+    with c2:
+        done = st.session_state.get("export")
+        if st.button("Make the side-by-side video (mp4)", icon=":material/movie:"):
+            bar = st.progress(0.0, text="writing the aligned video…")
+            with guard("writing the side-by-side video"):
+                out = compute.export_side_by_side(
+                    ea, eb, result, lambda d, t, msg: bar.progress(min(1.0, d / max(t, 1)), text=msg)
+                )
+                done = st.session_state["export"] = {"path": str(out), "key": f"{ea.key}|{eb.key}"}
+            bar.empty()
+        if done and done.get("key") == f"{ea.key}|{eb.key}" and Path(done["path"]).is_file():
+            path = Path(done["path"])
+            st.download_button(
+                "Download the side-by-side video",
+                data=path.read_bytes(),
+                file_name=path.name,
+                mime="video/mp4",
+                icon=":material/download:",
+            )

@@ -1,0 +1,393 @@
+"""The Streamlit app's logic, tab by tab, with Streamlit's AppTest (no browser).
+
+The app runs with a small random-weight model (the ``small`` preset at 64 px), its own studio
+home and embedding cache, on the bundled sample videos: nothing depends on the default
+model's quality. Browser behaviour (playback, plotly selections) is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.e2e.studio import TINY_PRESET, make_test_model
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = str(ROOT / "app" / "main.py")
+SAMPLES = ROOT / "assets" / "samples"
+
+
+@pytest.fixture(scope="module")
+def studio_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Environment of the app under test; restored afterwards."""
+    tmp = tmp_path_factory.mktemp("app")
+    paths = {
+        "model": make_test_model(tmp / "model.pt"),
+        "home": tmp / "home",
+        "cache": tmp / "cache",
+        "preset": tmp / "tiny.yaml",
+        "tmp": tmp,
+    }
+    paths["preset"].write_text(TINY_PRESET)
+    saved = {k: os.environ.get(k) for k in ("CARL_DEFAULT_MODEL", "CARL_STUDIO_HOME", "CARL_CACHE_DIR")}
+    os.environ.update(
+        CARL_DEFAULT_MODEL=str(paths["model"]),
+        CARL_STUDIO_HOME=str(paths["home"]),
+        CARL_CACHE_DIR=str(paths["cache"]),
+    )
+    yield paths
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def run_app(tab: str | None = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    if tab:
+        at.session_state["tab"] = tab
+    return at.run()
+
+
+def no_failures(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def player_data(at: AppTest) -> dict:
+    (player,) = at.get("bidi_component")
+    return json.loads(player.proto.json)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+# --------------------------------------------------------------------------- first launch, align
+
+
+def test_first_launch_aligns_the_bundled_samples(studio_env) -> None:
+    from carl_core.video import probe_video
+
+    at = run_app()
+    no_failures(at)
+    n_a = probe_video(SAMPLES / "squat_a.mp4").num_frames
+    n_b = probe_video(SAMPLES / "squat_b.mp4").num_frames
+    assert metric(at, "Frames of A") == str(n_a) and metric(at, "Frames of B") == str(n_b)
+    data = player_data(at)
+    a_to_b, b_to_a = np.array(data["a_to_b"]), np.array(data["b_to_a"])
+    assert len(a_to_b) == n_a and len(b_to_a) == n_b
+    assert (np.diff(a_to_b) >= 0).all() and a_to_b.max() < n_b and (np.diff(b_to_a) >= 0).all()
+    assert len(data["a"]["times"]) == n_a and data["a"]["name"] == "squat_a.mp4"
+    assert data["a"]["url"].endswith(".mp4") or data["a"]["url"].startswith("data:video/mp4")
+    assert [b.label for b in at.get("download_button")] == ["Download the alignment (JSON)"]
+    assert len(at.get("plotly_chart")) == 2  # the path over the similarities, the confidence
+
+
+def test_alignment_json_holds_path_mappings_and_times(studio_env) -> None:
+    from app import compute
+
+    at = run_app()
+    no_failures(at)
+    memo = at.session_state["embeddings"]
+    (ka, (ea, ta)), (kb, (eb, tb)) = list(memo.items())[:2]
+    result = compute.align(ka, kb, ea, eb, "auto", False, False)
+    video = type("V", (), {"name": "x.mp4"})
+    doc = json.loads(
+        compute.alignment_json(
+            result,
+            compute.Embedded(video, ea, ta, None, ka),
+            compute.Embedded(video, eb, tb, None, kb),
+            "test model",
+        )
+    )
+    al, mp = doc["alignment"], doc["mapping"]
+    assert al["path_a"][0] == 0 and al["path_a"][-1] == len(ea) - 1 and al["path_b"][-1] == len(eb) - 1
+    assert len(mp["a_to_b_time"]) == len(ea) and mp["times_b"] == pytest.approx(list(tb))
+    assert doc["model"] == "test model"
+
+
+def test_align_options_rerun_the_alignment(studio_env) -> None:
+    at = run_app()
+    at.selectbox(key="dtw_method").set_value("Multiscale: coarse to fine, fast on long videos")
+    at.toggle(key="open_begin").set_value(True)
+    at.toggle(key="open_end").set_value(True)
+    at.run()
+    no_failures(at)
+    assert metric(at, "Method") == "multiscale"
+
+
+def test_missing_default_model_says_what_to_do(studio_env, monkeypatch) -> None:
+    monkeypatch.setenv("CARL_DEFAULT_MODEL", str(studio_env["tmp"] / "nowhere.pt"))
+    at = run_app()
+    assert not at.exception
+    assert any("is missing" in e.value and "nowhere.pt" in e.value for e in at.error)
+    assert any("Choose a model" in i.value for i in at.info)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("notes.mp4", b"this is a shopping list, not a video\n" * 20, "not a video"),
+        ("empty.mp4", b"", "empty (0 bytes)"),
+    ],
+    ids=["text-named-mp4", "zero-bytes"],
+)
+def test_an_upload_that_is_no_video_shows_an_error(studio_env, name: str, content: bytes, says: str) -> None:
+    at = run_app()
+    at.selectbox(key="video_src_A").set_value("Upload a video…").run()
+    at.file_uploader(key="upload_A").upload(name, content, "video/mp4")
+    at.run()
+    assert not at.exception
+    assert any(says in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.get("bidi_component")
+
+
+def test_an_uploaded_video_is_kept_in_a_private_folder(studio_env) -> None:
+    at = run_app()
+    at.selectbox(key="video_src_B").set_value("Upload a video…").run()
+    at.file_uploader(key="upload_B").upload(
+        "take 2 (final).mp4", (SAMPLES / "squat_c.mp4").read_bytes(), "video/mp4"
+    )
+    at.run()
+    no_failures(at)
+    assert player_data(at)["b"]["name"] == "take 2 (final).mp4"
+    ws = at.session_state["workspace"].dir
+    assert (ws.stat().st_mode & 0o777) == 0o700
+    saved = list((ws / "video_B").iterdir())
+    assert len(saved) == 1 and saved[0].name.endswith("take_2_final_.mp4")
+
+
+def test_a_video_path_that_does_not_exist(studio_env) -> None:
+    at = run_app()
+    at.selectbox(key="video_src_A").set_value("A video file on this machine…").run()
+    at.text_input(key="path_A").set_value("/no/such/video.mp4").run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)
+
+
+def test_checkpoints_that_do_not_load(studio_env, tmp_path) -> None:
+    import torch
+
+    from carl_core.checkpoint import read_checkpoint, save_checkpoint
+
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    wrong = read_checkpoint(studio_env["model"])
+    wrong["model"] = {k: v for k, v in wrong["model"].items() if not k.startswith("head.to_embedding")}
+    wrong["model"]["head.extra"] = torch.zeros(3)
+    save_checkpoint(tmp_path / "wrong.pt", {k: v for k, v in wrong.items() if k not in ("format", "version")})
+    at = run_app()
+    at.selectbox(key="model_choice").set_value("My checkpoint…").run()
+    for path, says in ((text, "not a readable PyTorch checkpoint"), (tmp_path / "wrong.pt", "does not fit")):
+        at.text_input(key="own_path").set_value(str(path)).run()
+        assert not at.exception
+        assert any(says in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="own_path").set_value(str(tmp_path / "absent.pt")).run()
+    assert any("not found" in e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------- map
+
+
+def test_map_tab_draws_both_videos(studio_env) -> None:
+    # PCA: UMAP's first fit compiles for seconds; the browser test draws the UMAP map.
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.session_state["tab"] = "Embedding map"
+    at.session_state["map_method"] = "PCA"
+    at.run()
+    no_failures(at)
+    (chart,) = at.get("plotly_chart")
+    fig = json.loads(chart.proto.spec)
+    assert [t["name"] for t in fig["data"]] == ["A · squat_a.mp4", "B · squat_b.mp4"]
+    at.radio(key="map_colour").set_value("time")
+    at.toggle(key="map_lines").set_value(False)
+    at.run()
+    no_failures(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["data"][0]["mode"] == "markers" and fig["data"][0]["marker"]["colorscale"]
+
+
+def test_map_selection_logic() -> None:
+    from app.tab_map import selected_frames
+
+    box = {"points": [{"customdata": [0, 4, 4, 0.2]}, {"customdata": {"0": 1, "1": 9, "2": 9, "3": 0.4}}]}
+    assert selected_frames({**box, "box": [{"x": [0, 1]}], "lasso": []}) == ([("a", 4), ("b", 9)], False)
+    assert selected_frames({"points": box["points"][:1], "box": [], "lasso": []}) == ([("a", 4)], True)
+    assert selected_frames({"points": [{"customdata": None}, {}], "box": [], "lasso": []}) == ([], False)
+    assert selected_frames(None) == ([], False)
+
+
+def test_selected_frames_show_as_thumbnails_that_jump_the_player(studio_env) -> None:
+    def page() -> None:
+        import numpy as np
+
+        from app import session, tab_map
+        from app.compute import Embedded
+
+        videos = {
+            s: session.open_video(s.upper(), session.SAMPLES_DIR / f"squat_{s}.mp4", f"{s}.mp4", "sample")
+            for s in "ab"
+        }
+        embedded = {
+            s: Embedded(
+                v,
+                np.eye(8, dtype=np.float32)[np.arange(v.num_frames) % 8],
+                np.arange(v.num_frames) / v.fps,
+                None,
+                s,
+            )
+            for s, v in videos.items()
+        }
+        tab_map.thumbnails(embedded, [("b", 30), ("a", 5), ("a", 120)])
+
+    at = AppTest.from_function(page, default_timeout=120).run()
+    no_failures(at)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions == ["A · frame 5 · 0.21 s", "A · frame 120 · 5.00 s", "B · frame 30 · 1.25 s"]
+    at.button(key="map_show_b_30").click().run()
+    assert at.session_state["player_seek"]["video"] == "b" and at.session_state["player_seek"]["index"] == 30
+
+
+# --------------------------------------------------------------------------- retrieve
+
+
+def _hits(at: AppTest) -> list[str]:
+    return [c for img in at.get("image") for c in img.captions if "similarity" in c]
+
+
+def test_retrieve_by_a_frame_and_jump_to_a_result(studio_env) -> None:
+    at = run_app("Retrieve")
+    at.radio(key="query_source").set_value("A frame of B").run()
+    at.slider(key="query_frame_b").set_value(20)
+    at.slider(key="query_k").set_value(5)
+    at.run()
+    no_failures(at)
+    hits = _hits(at)
+    assert len(hits) == 5
+    sims = [float(h.rsplit("similarity", 1)[1]) for h in hits]
+    assert sims == sorted(sims, reverse=True)
+    # The query's own neighbourhood (frames 15-25 of B) is left out by default.
+    for h in hits:
+        if h.split("·")[1].strip() == "B":
+            assert abs(int(h.split("frame")[1].split("·")[0]) - 20) > 5
+    first = hits[0]
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("hit_0_"))).click().run()
+    seek = at.session_state["player_seek"]
+    assert seek["video"] == first.split("·")[1].strip().lower()
+    assert seek["index"] == int(first.split("frame")[1].split("·")[0])
+
+
+def test_retrieve_by_a_picture(studio_env) -> None:
+    from PIL import Image
+
+    from carl_core.video import read_video
+
+    frames, _ = read_video(SAMPLES / "squat_a.mp4", indices=[40])
+    png = io.BytesIO()
+    Image.fromarray(frames[0]).save(png, format="PNG")
+    at = run_app("Retrieve")
+    at.radio(key="query_source").set_value("A picture").run()
+    at.file_uploader(key="query_picture").upload("pose.png", png.getvalue(), "image/png")
+    at.run()
+    no_failures(at)
+    assert len(_hits(at)) == 8
+    at.file_uploader(key="query_picture").set_value(("pose.png", b"GIF89a not really", "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("not a picture" in e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_training_on_too_few_videos_says_so(studio_env, tmp_path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a.mp4").write_bytes((SAMPLES / "squat_a.mp4").read_bytes())
+    at = run_app("Train")
+    at.radio(key="train_source").set_value("A folder of videos on this machine").run()
+    at.text_input(key="train_folder").set_value(str(one)).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any("at least 2 videos" in e.value for e in at.error), [e.value for e in at.error]
+
+
+@pytest.mark.slow
+def test_train_a_run_then_its_checkpoint_is_in_the_model_picker(studio_env, tiny_dataset) -> None:
+    from carl_core.jobs import JobManager
+
+    at = run_app("Train")
+    no_failures(at)
+    assert any("training runs on the CPU" in i.value or "Trains on the GPU" in i.value for i in at.info)
+    # A plain folder of videos: no labels, so no evaluation after training (the browser test
+    # trains on a labelled dataset).
+    at.radio(key="train_source").set_value("A folder of videos on this machine").run()
+    at.text_input(key="train_folder").set_value(str(tiny_dataset / "videos")).run()
+    at.selectbox(key="train_preset").set_value("A preset file (YAML)…").run()
+    at.text_input(key="train_preset_file").set_value(str(studio_env["preset"])).run()
+    at.number_input(key="train_epochs_yaml").set_value(1).run()
+    no_failures(at)
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run_dir = Path(at.session_state["train_run"])
+    status = JobManager(studio_env["home"]).wait(run_dir, timeout=240)
+    assert status.state == "done", status
+    at.run()
+    no_failures(at)
+    assert any(c.key == f"loss_{run_dir.name}" for c in at.get("plotly_chart"))
+    assert any("Finished" in s.value for s in at.success)
+    options = at.selectbox(key="model_choice").options
+    label = next(o for o in options if o.startswith("Trained here: ") and run_dir.name in o)
+    # "Use this model" switches the picker to it, and the videos are embedded with it.
+    at.button(key=f"use_{run_dir.name}").click().run()
+    no_failures(at)
+    assert at.selectbox(key="model_choice").value == label
+    assert len(player_data(at)["a_to_b"]) > 0
+
+
+@pytest.mark.slow
+def test_the_authors_checkpoint_by_path_and_our_own_by_upload(studio_env, tmp_path) -> None:
+    """Their ``checkpoint_epoch_XXXXX.pth`` (an EasyDict config, ResNet-50 at 64 px here) by path;
+    one of ours dropped on the uploader. Every frame at 5 per second, to keep it quick."""
+    import argparse
+
+    import torch
+    from easydict import EasyDict
+
+    from tests.authors_reference import TransformerModel, authors_cfg
+
+    torch.manual_seed(0)
+    cfg = authors_cfg(train_len=8)
+    cfg["IMAGE_SIZE"] = 64
+    ref = TransformerModel(cfg).eval()
+    edict = EasyDict(cfg)
+    edict.args = argparse.Namespace(local_rank=0, workdir="/data")
+    theirs = tmp_path / "checkpoint_epoch_00299.pth"
+    torch.save({"epoch": 299, "model_state": ref.state_dict(), "optimizer_state": {}, "cfg": edict}, theirs)
+
+    at = run_app()
+    at.selectbox(key="fps_choice").set_value("5 per second")
+    at.selectbox(key="model_choice").set_value("The authors' released checkpoint…").run()
+    at.text_input(key="authors_path").set_value(str(theirs)).run()
+    no_failures(at)
+    data = player_data(at)
+    assert len(data["a_to_b"]) == len(data["a"]["times"]) < 40  # 6.7 s at 5 per second
+
+    at.selectbox(key="model_choice").set_value("My checkpoint…").run()
+    at.radio(key="own_how").set_value("an upload").run()
+    at.file_uploader(key="own_upload").upload("mine.pt", studio_env["model"].read_bytes())
+    at.run()
+    no_failures(at)
+    assert len(player_data(at)["a_to_b"]) == len(data["a_to_b"])
