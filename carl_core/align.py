@@ -56,9 +56,11 @@ from carl_core.errors import AlignmentError, ConfigError
 __all__ = [
     "Alignment",
     "FrameMapping",
+    "alignment_document",
     "dtw",
     "mapping_from_path",
     "path_cost",
+    "poor_match_cost",
     "write_alignment_json",
 ]
 
@@ -833,6 +835,26 @@ def _one_way(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, n: int) -> tu
     return out, covered
 
 
+def poor_match_cost(x: Any, y: Any, metric: Metric = "sqeuclidean", sample: int = 256) -> float:
+    """A ``skip_cost`` for open ends: the median cost of a random pair of frames of A and B.
+
+    Leaving a frame unmatched then costs what a typical non-match does: cheaper and the path
+    shrinks towards nothing, dearer and the open ends never open. Seeded, so repeatable.
+    """
+    if metric not in _METRICS:
+        raise ConfigError(f"metric={metric!r} is unknown; use 'sqeuclidean' or 'cosine'.")
+    xs, ys = _check_pair(x, y)
+    rng = np.random.default_rng(0)
+    a = xs[rng.choice(len(xs), size=min(len(xs), sample), replace=False)]
+    b = ys[rng.choice(len(ys), size=min(len(ys), sample), replace=False)]
+    if metric == "cosine":
+        a, b = _unit_rows(a, "sequence A", strict=False), _unit_rows(b, "sequence B", strict=False)
+        cost = 1.0 - a @ b.T
+    else:
+        cost = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return float(np.median(np.maximum(cost, 0.0)))
+
+
 def mapping_from_path(
     path_a: Any, path_b: Any, x: Any, y: Any, metric: Metric = "sqeuclidean"
 ) -> FrameMapping:
@@ -856,17 +878,32 @@ def mapping_from_path(
     return FrameMapping(a_to_b, b_to_a, sim_a, sim_b, cov_a, cov_b)
 
 
+def alignment_document(
+    alignment: Alignment,
+    mapping: FrameMapping | None = None,
+    times_a: Sequence[float] | np.ndarray | None = None,
+    times_b: Sequence[float] | np.ndarray | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The alignment JSON document (schema in the README): ``alignment``, ``mapping`` with
+    times, and any ``extra`` top-level fields (``videos``, ``model``) the caller knows."""
+    doc: dict[str, Any] = {"alignment": alignment.to_dict()}
+    if mapping is not None:
+        doc["mapping"] = mapping.to_dict(times_a, times_b)
+    doc.update(extra)
+    return doc
+
+
 def write_alignment_json(
     path: str | os.PathLike[str],
     alignment: Alignment,
     mapping: FrameMapping | None = None,
     times_a: Sequence[float] | np.ndarray | None = None,
     times_b: Sequence[float] | np.ndarray | None = None,
+    **extra: Any,
 ) -> None:
-    """Write ``{"alignment": ..., "mapping": ...}`` as JSON, atomically (temp file, rename)."""
-    doc: dict[str, Any] = {"alignment": alignment.to_dict()}
-    if mapping is not None:
-        doc["mapping"] = mapping.to_dict(times_a, times_b)
+    """Write `alignment_document` as JSON, atomically (temp file, rename)."""
+    doc = alignment_document(alignment, mapping, times_a, times_b, **extra)
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".align-", suffix=".json.tmp", dir=folder)

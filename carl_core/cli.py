@@ -90,22 +90,224 @@ def cmd_train(a: argparse.Namespace) -> None:
     )
 
 
+def _fps_arg(text: str) -> str | float:
+    """``--fps``: "auto" (the device's default rate), "all" (every frame) or frames per second."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, all or frames per second, not {text!r}") from None
+    if not fps > 0:
+        raise argparse.ArgumentTypeError(f"fps must be positive, not {text}")
+    return fps
+
+
+def _load_model(a: argparse.Namespace) -> Any:
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(a.checkpoint, device=a.device if a.device != "auto" else None)
+
+
+def _embedder(model: Any, a: argparse.Namespace) -> Any:
+    from .embed import Embedder
+
+    cache: str | bool = False if a.no_cache else (a.cache_dir or True)
+    return Embedder(model, backend=a.backend, cache_dir=cache)
+
+
+def _resolve_fps(fps: str | float, model: Any) -> float | None:
+    from .embed import default_fps
+
+    if fps == "all":
+        return None
+    return default_fps(model.device) if fps == "auto" else float(fps)
+
+
+def _embed(embedder: Any, path: str, fps: float | None) -> tuple[Any, Any]:
+    bar = _Bar("frame")
+    try:
+        return embedder.embed(path, fps, on_progress=bar)
+    finally:
+        bar.close()
+
+
 def cmd_embed(a: argparse.Namespace) -> None:
     import numpy as np
 
-    from .checkpoint import load_checkpoint
-    from .embed import embed_video
     from .io import atomic_save_npy
 
-    model = load_checkpoint(a.checkpoint, device=a.device if a.device != "auto" else None)
-    bar = _Bar("frame")
-    embs, ts = embed_video(model, a.video, fps=a.fps, on_progress=bar)
-    bar.close()
+    model = _load_model(a)
+    embs, ts = _embed(_embedder(model, a), a.video, _resolve_fps(a.fps, model))
     out = Path(a.out)
     atomic_save_npy(out, embs)
     stamps = out.with_suffix(".timestamps.npy")
     atomic_save_npy(stamps, np.asarray(ts))
     print(f"wrote {embs.shape[0]} x {embs.shape[1]} embeddings to {out} (timestamps: {stamps})")
+
+
+def _frame_numbers(path: str, times: Any) -> list[int]:
+    """The frame number in the file of each embedded frame (by its timestamp)."""
+    import numpy as np
+
+    from .video import open_video
+
+    all_times = open_video(path).timestamps
+    idx = np.searchsorted(all_times, np.asarray(times) - 1e-9).clip(0, len(all_times) - 1)
+    return idx.tolist()
+
+
+def cmd_align(a: argparse.Namespace) -> None:
+    from .align import dtw, poor_match_cost, write_alignment_json
+
+    model = _load_model(a)
+    embedder = _embedder(model, a)
+    fps = _resolve_fps(a.fps, model)
+    ea, ta = _embed(embedder, a.video_a, fps)
+    eb, tb = _embed(embedder, a.video_b, fps)
+    opened = a.open_begin or a.open_end
+    al = dtw(
+        ea,
+        eb,
+        metric=a.metric,
+        method=a.method,
+        band=a.band,
+        open_begin="both" if a.open_begin else False,
+        open_end="both" if a.open_end else False,
+        skip_cost=poor_match_cost(ea, eb, a.metric) if opened else 0.0,
+    )
+    mapping = al.mapping(ea, eb)
+    videos = {
+        side: {"path": str(Path(p).resolve()), "fps_sampled": fps, "frames": _frame_numbers(p, t)}
+        for side, p, t in (("a", a.video_a, ta), ("b", a.video_b, tb))
+    }
+    write_alignment_json(a.out, al, mapping, ta, tb, videos=videos, model=str(a.checkpoint))
+    print(
+        f"aligned {len(ea)} x {len(eb)} frames ({al.method}): cost {al.cost:.3f}, "
+        f"mean match similarity {float(mapping.similarity_a.mean()):.3f}; wrote {a.out}"
+    )
+    if a.export:
+        from .export import write_side_by_side
+
+        bar = _Bar("frame")
+        out = write_side_by_side(
+            a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
+            height=a.height, timeline=a.timeline, b_to_a=mapping.b_to_a,
+            path=(al.path_a, al.path_b), similarity=mapping.similarity_a, on_progress=bar,
+        )  # fmt: skip
+        bar.close()
+        print(f"wrote the side-by-side video {out}")
+
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+def _open_index(directory: str, must_exist: bool) -> Any:
+    from .retrieval import FrameIndex
+
+    if (Path(directory) / "manifest.json").exists():
+        return FrameIndex.load(directory)
+    if must_exist:
+        raise CarlError(f"{directory} holds no frame index; make one with `carl index add VIDEO... --index`")
+    return FrameIndex()
+
+
+def cmd_index(a: argparse.Namespace) -> None:
+    from .cache import model_digest
+
+    index = _open_index(a.index, must_exist=a.action == "list")
+    if a.action == "list":
+        for vid in index.videos:
+            print(f"{vid}\t{len(index.get(vid)[1])} frames\t{index.video_path(vid) or ''}")
+        made = index.meta.get("checkpoint", "?")
+        print(f"{len(index.videos)} videos, {len(index)} frames, made with {made}")
+        return
+    if not a.videos:
+        raise CarlError("name at least one video to add")
+    if a.checkpoint is None:
+        a.checkpoint = index.meta.get("checkpoint")
+        if a.checkpoint is None:
+            raise CarlError("a new index needs --checkpoint: the model that embeds its videos")
+    model = _load_model(a)
+    digest = model_digest(model)
+    if index.meta.get("model", digest) != digest:
+        raise CarlError(
+            f"{a.index} was made with another model ({index.meta.get('checkpoint')}); "
+            "use that checkpoint, or a new --index folder"
+        )
+    fps = _resolve_fps(a.fps, model) if index.meta.get("fps", "unset") == "unset" else index.meta["fps"]
+    embedder = _embedder(model, a)
+    for video in a.videos:
+        embs, ts = _embed(embedder, video, fps)
+        vid = Path(video).name
+        index.add(vid, embs, ts, path=str(Path(video).resolve()), replace=True)
+        print(f"indexed {vid}: {len(embs)} frames")
+    index.meta.update(checkpoint=str(Path(a.checkpoint).resolve()), model=digest, fps=fps)
+    index.save(a.index)
+    print(f"{a.index}: {len(index.videos)} videos, {len(index)} frames")
+
+
+def _parse_query(text: str) -> tuple[str, int | None, float | None]:
+    """IMAGE, VIDEO, VIDEO:FRAME (frame number in the file) or VIDEO@SECONDS."""
+    for sep in (":", "@"):
+        head, _, tail = text.rpartition(sep)
+        if head and not Path(text).exists() and Path(head).exists():
+            try:
+                value = float(tail)
+            except ValueError:
+                raise CarlError(f"in --query {text!r}, {tail!r} is not a frame number or time") from None
+            return (head, int(value), None) if sep == ":" else (head, None, value)
+    return text, None, None
+
+
+def cmd_retrieve(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    index = _open_index(a.index, must_exist=True)
+    if a.checkpoint is None:
+        a.checkpoint = index.meta.get("checkpoint")
+        if a.checkpoint is None:
+            raise CarlError("this index does not say which model made it; pass --checkpoint")
+    model = _load_model(a)
+    path, frame, seconds = _parse_query(a.query)
+    if not Path(path).exists():
+        raise CarlError(f"query not found: {path}")
+    exclude = None
+    if Path(path).suffix.lower() in _IMAGE_SUFFIXES:
+        from PIL import Image, UnidentifiedImageError
+
+        from .features import embed_image
+
+        try:
+            image = np.asarray(Image.open(path).convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise CarlError(f"cannot read the picture {path}: {e}") from e
+        query, where = embed_image(model, image), Path(path).name
+    else:
+        from .video import open_video
+
+        fps = index.meta.get("fps") if "fps" in index.meta else _resolve_fps("auto", model)
+        embs, ts = _embed(_embedder(model, a), path, fps)
+        all_times = open_video(path).timestamps
+        if frame is not None and not 0 <= frame < len(all_times):
+            raise CarlError(f"{Path(path).name} has frames 0 to {len(all_times) - 1}, not {frame}")
+        t = all_times[frame] if frame is not None else (seconds if seconds is not None else 0.0)
+        i = int(np.abs(np.asarray(ts) - t).argmin())
+        query, where = embs[i], f"{Path(path).name} at {ts[i]:.2f} s"
+        vid = Path(path).name
+        if vid in index and a.exclude_radius >= 0:
+            exclude = (vid, i, a.exclude_radius)
+    hits = index.query(query, k=a.k, exclude_window=exclude)[0]
+    rows = [
+        dict(video=h.video_id, frame=h.frame, time=round(h.time, 4), similarity=round(h.similarity, 5))
+        for h in hits
+    ]
+    if a.json:
+        print(json.dumps({"query": where, "hits": rows}, indent=2))
+        return
+    print(f"nearest frames to {where}:")
+    for r in rows:
+        print(f"  {r['similarity']:.4f}  {r['video']}  {r['time']:.2f} s  (embedded frame {r['frame']})")
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -162,14 +364,55 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pixels", dest="cached_features", action="store_false",
                    help="decode and augment frames every step (the paper's setting)")  # fmt: skip
 
+    def model_args(sp: argparse.ArgumentParser, required: bool = True) -> None:
+        sp.add_argument("--checkpoint", required=required, help="a CARL Studio or authors' checkpoint")
+        sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
+        sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
+                        help="what runs the encoder: ONNX Runtime on CPU (auto), or PyTorch")  # fmt: skip
+        sp.add_argument("--cache-dir", help="embedding cache folder (default $CARL_CACHE_DIR or ~/.cache)")
+        sp.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+
+    fps_help = "frames per second to embed: auto (10 on CPU, 30 on GPU; default), all, or a number"
+
     e = add("embed", cmd_embed, "embed the frames of a video")
     e.add_argument("video", help="video file")
-    e.add_argument("--checkpoint", required=True, help="a CARL Studio checkpoint or one of the authors'")
     e.add_argument(
         "--out", required=True, help="embeddings .npy (timestamps go to .timestamps.npy beside it)"
     )
-    e.add_argument("--fps", type=float, help="sample frames at this rate (default: every frame)")
-    e.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    e.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)
+    model_args(e)
+
+    al = add("align", cmd_align, "align two videos frame by frame (DTW on their embeddings)")
+    al.add_argument("video_a", metavar="A", help="first video (it leads the side-by-side export)")
+    al.add_argument("video_b", metavar="B", help="second video")
+    al.add_argument("--out", required=True, help="alignment JSON (schema in the README)")
+    al.add_argument("--export", metavar="MP4", help="also write the aligned side-by-side video here")
+    al.add_argument("--method", default="auto", choices=("auto", "exact", "multiscale"), help="DTW method")
+    al.add_argument("--metric", default="sqeuclidean", choices=("sqeuclidean", "cosine"), help="frame cost")
+    al.add_argument("--band", type=int, help="Sakoe-Chiba band radius in frames")
+    al.add_argument("--open-begin", action="store_true", help="either video may have extra frames first")
+    al.add_argument("--open-end", action="store_true", help="either video may have extra frames at the end")
+    al.add_argument("--height", type=int, default=360, help="export height in pixels (default 360)")
+    al.add_argument("--timeline", default="a", choices=("a", "b", "path"),
+                    help="export: A at its pace (a), B at its pace (b), or both along the path")  # fmt: skip
+    al.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)
+    model_args(al)
+
+    ix = add("index", cmd_index, "build a frame index over many videos for retrieval")
+    ix.add_argument("action", choices=("add", "list"), help="add videos, or list what the index holds")
+    ix.add_argument("videos", nargs="*", metavar="VIDEO", help="videos to add (re-adding one replaces it)")
+    ix.add_argument("--index", required=True, help="index folder (created on the first add)")
+    ix.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help + "; fixed by the first add")
+    model_args(ix, required=False)
+
+    r = add("retrieve", cmd_retrieve, "find the frames nearest to a picture or a video frame")
+    r.add_argument("--index", required=True, help="index folder made by `carl index add`")
+    r.add_argument("--query", required=True, help="IMAGE, VIDEO:FRAME (frame in the file) or VIDEO@SECONDS")
+    r.add_argument("-k", type=int, default=10, help="how many frames (default 10)")
+    r.add_argument("--exclude-radius", type=int, default=15,
+                   help="skip the query video's frames this close to the query (-1: keep them)")  # fmt: skip
+    r.add_argument("--json", action="store_true", help="print the hits as JSON")
+    model_args(r, required=False)
 
     v = add("eval", cmd_eval, "evaluate a checkpoint by the paper's protocols on a labelled dataset")
     v.add_argument("--data", required=True, help="dataset folder in the authors' format (train.pkl, val.pkl)")
