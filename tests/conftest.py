@@ -10,7 +10,9 @@ import torch
 
 from carl_core.config import CarlConfig, load_preset
 
-REAL_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_clips"
+# The real clips of ../shared (never committed); CARL_REAL_CLIPS points elsewhere.
+_SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_CLIPS = Path(os.environ.get("CARL_REAL_CLIPS") or _SHARED / "data" / "real_clips")
 
 
 @pytest.fixture(scope="session", autouse=True)

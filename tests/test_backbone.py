@@ -9,7 +9,6 @@ torchvision's resnet50 is known by, and its weight sources by round trips throug
 from __future__ import annotations
 
 import urllib.error
-from pathlib import Path
 
 import av
 import numpy as np
@@ -20,8 +19,9 @@ from torch import nn
 
 from carl_core import backbone as bb
 from carl_core.errors import ConfigError, WeightsError
+from tests.conftest import REAL_CLIPS
 
-GOLF = Path("/work/shared/data/real_clips/golfdb__test_video.mp4")
+GOLF = REAL_CLIPS / "golfdb__test_video.mp4"
 GOLF_BALL = 574  # ImageNet class index
 
 

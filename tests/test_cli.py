@@ -85,7 +85,8 @@ def test_index_and_retrieve_by_frame_and_by_picture(ckpt, tmp_path, capsys):
     assert [h["similarity"] for h in hits] == sorted((h["similarity"] for h in hits), reverse=True)
 
     # By default the query's neighbourhood in its own video is left out.
-    assert main(["retrieve", "--index", str(index), "--query", f"{B}@{times[0]:.3f}", "-k", "3", "--json"]) == 0
+    at = f"{B}@{times[0]:.3f}"
+    assert main(["retrieve", "--index", str(index), "--query", at, "-k", "3", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert all(h["video"] != "squat_b.mp4" or abs(h["time"] - times[0]) > 1.5 for h in hits)
 

@@ -29,8 +29,9 @@ from carl_core.config import load_preset
 from carl_core.embed import embed_video
 from carl_core.errors import CarlError, VideoError
 from carl_core.model import CARLModel
+from tests.conftest import REAL_CLIPS
 
-REAL = Path(os.environ.get("CARL_REAL_CLIPS", "/work/shared/data/real_clips"))
+REAL = REAL_CLIPS
 S = 64  # model input size
 
 pytestmark = pytest.mark.timeout(120)

@@ -18,9 +18,10 @@ from carl_core.embed import Embedder
 from carl_core.errors import ConfigError
 from carl_core.model import CARLModel
 from carl_core.video import read_video
+from tests.conftest import REAL_CLIPS
 
 pytestmark = pytest.mark.timeout(180)
-REAL = Path(os.environ.get("CARL_REAL_CLIPS", "/work/shared/data/real_clips"))
+REAL = REAL_CLIPS
 S = 64
 
 

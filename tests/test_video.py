@@ -18,8 +18,9 @@ import pytest
 
 from carl_core.errors import CarlError, VideoError
 from carl_core.video import VideoInfo, iter_video, probe_video, read_video, sample_indices, write_video
+from tests.conftest import REAL_CLIPS
 
-REAL = Path(os.environ.get("CARL_REAL_CLIPS", "/work/shared/data/real_clips"))
+REAL = REAL_CLIPS
 W, H = 64, 48
 
 
@@ -479,7 +480,7 @@ def test_write_video_is_atomic(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Real clips (see /work/shared/data/real_clips/SOURCES.md)
+# Real clips (see ../shared/data/real_clips/SOURCES.md)
 # --------------------------------------------------------------------------------------------
 
 
