@@ -372,14 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--cache-dir", help="embedding cache folder (default $CARL_CACHE_DIR or ~/.cache)")
         sp.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
 
-    fps_help = "frames per second to embed: auto (10 on CPU, 30 on GPU; default), all, or a number"
+    fps_help = "frames per second to embed: auto (10 on CPU, 30 on GPU; the default), all, or a number"
 
     e = add("embed", cmd_embed, "embed the frames of a video")
     e.add_argument("video", help="video file")
     e.add_argument(
         "--out", required=True, help="embeddings .npy (timestamps go to .timestamps.npy beside it)"
     )
-    e.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)
+    every = "frames per second: all (every frame; the default), auto (10 on CPU, 30 on GPU), or a number"
+    e.add_argument("--fps", type=_fps_arg, default="all", help=every)
     model_args(e)
 
     al = add("align", cmd_align, "align two videos frame by frame (DTW on their embeddings)")
