@@ -41,6 +41,19 @@ def model_payload(model: CARLModel, config: CarlConfig, **extra: Any) -> dict[st
     return {"config": config.to_dict(), "model": model.state_dict(), **extra}
 
 
+def strip_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Copy a training checkpoint keeping what inference needs: config, weights, step, log.
+
+    The optimiser and RNG states (about half of a ``small`` run's file) only serve ``--resume``.
+    Works on our files and on the authors' (then written in our format).
+    """
+    raw = read_checkpoint(src)
+    if raw.get("format") == FORMAT:
+        return save_checkpoint(dst, {k: raw[k] for k in ("config", "model", "step", "log") if k in raw})
+    model = load_checkpoint(src)  # the authors': checked and renamed on the way
+    return save_checkpoint(dst, model_payload(model, config_from_authors(raw["cfg"])))
+
+
 # --- reading -----------------------------------------------------------------------------
 
 

@@ -310,6 +310,14 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
         print(f"  {r['similarity']:.4f}  {r['video']}  {r['time']:.2f} s  (embedded frame {r['frame']})")
 
 
+def cmd_strip(a: argparse.Namespace) -> None:
+    from .checkpoint import strip_checkpoint
+
+    out = strip_checkpoint(a.checkpoint, a.out)
+    before, after = Path(a.checkpoint).stat().st_size, out.stat().st_size
+    print(f"wrote {out}: {after / 2**20:.1f} MB (from {before / 2**20:.1f} MB)")
+
+
 def cmd_eval(a: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .evaluate import evaluate_dataset, format_metrics
@@ -414,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the query video's frames this close to the query (-1: keep them)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the hits as JSON")
     model_args(r, required=False)
+
+    st = add("strip", cmd_strip, "copy a checkpoint with only what inference needs (no optimiser state)")
+    st.add_argument("checkpoint", help="a CARL Studio checkpoint (e.g. RUN/last.pt) or one of the authors'")
+    st.add_argument("--out", required=True, help="the smaller checkpoint to write")
 
     v = add("eval", cmd_eval, "evaluate a checkpoint by the paper's protocols on a labelled dataset")
     v.add_argument("--data", required=True, help="dataset folder in the authors' format (train.pkl, val.pkl)")

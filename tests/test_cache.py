@@ -30,18 +30,6 @@ pytestmark = pytest.mark.timeout(120)
 S = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory):
-    d = tmp_path_factory.getbasetemp() / "carl_cache"  # ONNX exports shared with the other files
-    old = os.environ.get("CARL_CACHE_DIR")
-    os.environ["CARL_CACHE_DIR"] = str(d)
-    yield d
-    if old is None:
-        del os.environ["CARL_CACHE_DIR"]
-    else:
-        os.environ["CARL_CACHE_DIR"] = old
-
-
 @pytest.fixture(scope="module")
 def model() -> CARLModel:
     torch.manual_seed(0)

@@ -112,3 +112,23 @@ def test_bad_input_exits_2_with_one_clear_line(ckpt, tmp_path, capsys):
     assert "--checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["embed", A, "--checkpoint", ckpt, "--out", str(tmp_path / "e.npy"), "--fps", "fast"])
+
+
+def test_strip_keeps_the_weights_and_drops_the_training_state(tmp_path, capsys):
+    import torch
+
+    from carl_core import load_checkpoint
+    from carl_core.checkpoint import model_payload, read_checkpoint, save_checkpoint
+    from carl_core.config import load_preset
+    from carl_core.model import CARLModel
+
+    cfg = load_preset("small").with_overrides(model={"image_size": 64, "backbone_weights": "random"})
+    model = CARLModel(cfg.model)
+    moments = {k: torch.randn_like(v) for k, v in model.state_dict().items() if v.is_floating_point()}
+    full = save_checkpoint(tmp_path / "last.pt", model_payload(model, cfg, optimizer=moments, step=7, rng={}))
+    assert main(["strip", str(full), "--out", str(tmp_path / "small.pt")]) == 0
+    raw = read_checkpoint(tmp_path / "small.pt")
+    assert set(raw) == {"format", "version", "config", "model", "step"} and raw["step"] == 7
+    assert (tmp_path / "small.pt").stat().st_size < 0.6 * full.stat().st_size
+    a, b = load_checkpoint(full).state_dict(), load_checkpoint(tmp_path / "small.pt").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

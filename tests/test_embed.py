@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from fractions import Fraction
@@ -45,19 +44,6 @@ def noise_video(path: Path, n: int, fps: float = 30, seed: int = 0) -> Path:
 
 def small_config(**model):
     return load_preset("small").with_overrides(model={"image_size": S, **model})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory):
-    # ONNX exports and embeddings go to a folder of this test session, not the user's cache.
-    d = tmp_path_factory.getbasetemp() / "carl_cache"
-    old = os.environ.get("CARL_CACHE_DIR")
-    os.environ["CARL_CACHE_DIR"] = str(d)
-    yield d
-    if old is None:
-        del os.environ["CARL_CACHE_DIR"]
-    else:
-        os.environ["CARL_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="module")

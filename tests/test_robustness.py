@@ -30,6 +30,7 @@ from carl_core.embed import embed_video
 from carl_core.errors import CarlError, VideoError
 from carl_core.model import CARLModel
 from tests.conftest import REAL_CLIPS
+from tests.test_video import audio_only
 
 REAL = REAL_CLIPS
 S = 64  # model input size
@@ -82,17 +83,6 @@ def encode(path: Path, n: int, *, fps=30, codec="libx264", pix_fmt="yuv420p", w=
                 frame = frame.reformat(format=pix_fmt)
             frame.pts = pts_ms[i] if pts_ms is not None else i
             frame.time_base = tb
-            c.mux(s.encode(frame))
-        c.mux(s.encode(None))
-    return path
-
-
-def audio_only(path: Path) -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("aac", rate=16000)
-        for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
             c.mux(s.encode(frame))
         c.mux(s.encode(None))
     return path
@@ -153,19 +143,6 @@ def model(tmp_path_factory) -> CARLModel:
     torch.manual_seed(0)
     cfg = load_preset("small").with_overrides(model={"image_size": S})
     return CARLModel(cfg.model).eval()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    # ONNX exports and embeddings go to a folder of this test session, not the user's cache.
-    d = tmp_path_factory.getbasetemp() / "carl_cache"
-    old = os.environ.get("CARL_CACHE_DIR")
-    os.environ["CARL_CACHE_DIR"] = str(d)
-    yield d
-    if old is None:
-        del os.environ["CARL_CACHE_DIR"]
-    else:
-        os.environ["CARL_CACHE_DIR"] = old
 
 
 @pytest.fixture
