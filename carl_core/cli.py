@@ -192,7 +192,7 @@ def cmd_align(a: argparse.Namespace) -> None:
         bar = _Bar("frame")
         out = write_side_by_side(
             a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
-            height=a.height, timeline=a.timeline, b_to_a=mapping.b_to_a,
+            height=a.height, fps=a.export_fps, timeline=a.timeline, b_to_a=mapping.b_to_a,
             path=(al.path_a, al.path_b), similarity=mapping.similarity_a, on_progress=bar,
         )  # fmt: skip
         bar.close()
@@ -402,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--open-begin", action="store_true", help="either video may have extra frames first")
     al.add_argument("--open-end", action="store_true", help="either video may have extra frames at the end")
     al.add_argument("--height", type=int, default=360, help="export height in pixels (default 360)")
+    al.add_argument("--export-fps", type=float, help="export frame rate (default: the leading video's)")
     al.add_argument("--timeline", default="a", choices=("a", "b", "path"),
                     help="export: A at its pace (a), B at its pace (b), or both along the path")  # fmt: skip
     al.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)

@@ -58,11 +58,13 @@ def test_align_writes_the_documented_json_and_the_side_by_side_video(ckpt, tmp_p
 def test_path_timeline_export_has_one_frame_per_path_step(ckpt, tmp_path):
     out, mp4 = tmp_path / "align.json", tmp_path / "sbs.mp4"
     rc = main(["align", A, C, "--checkpoint", ckpt, "--out", str(out), "--fps", "8", "--export", str(mp4),
-               "--height", "64", "--timeline", "path", "--open-begin", "--open-end"])  # fmt: skip
+               "--height", "64", "--timeline", "path", "--open-begin", "--open-end",
+               "--export-fps", "12"])  # fmt: skip
     assert rc == 0
     doc = json.loads(out.read_text())
     assert doc["alignment"]["open_begin"] == "both" and doc["alignment"]["skip_cost"] > 0
-    assert probe_video(mp4).num_frames == len(doc["alignment"]["path_a"])
+    video = probe_video(mp4)
+    assert video.num_frames == len(doc["alignment"]["path_a"]) and video.fps == 12
 
 
 def test_index_and_retrieve_by_frame_and_by_picture(ckpt, tmp_path, capsys):
