@@ -11,7 +11,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from typing import Any
 import streamlit as st
 
 from carl_core.errors import CarlError, VideoError
+from carl_core.io import atomic_open
 
 log = logging.getLogger("carl_studio")
 
@@ -52,14 +52,8 @@ class Workspace:
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(target) as f:
+            f.write(data)
         return target
 
     def forget(self, folder: str, keep: Path | None = None) -> None:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,6 +51,7 @@ import numba
 import numpy as np
 
 from carl_core.errors import AlignmentError, ConfigError
+from carl_core.io import atomic_open
 
 __all__ = [
     "Alignment",
@@ -903,15 +903,5 @@ def write_alignment_json(
     **extra: Any,
 ) -> None:
     """Write `alignment_document` as JSON, atomically (temp file, rename)."""
-    doc = alignment_document(alignment, mapping, times_a, times_b, **extra)
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".align-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as f:
+        json.dump(alignment_document(alignment, mapping, times_a, times_b, **extra), f)

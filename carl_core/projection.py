@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from carl_core.errors import ConfigError, DataError
+from carl_core.io import atomic_open
 
 __all__ = ["ProjectionResult", "project", "pca"]
 
@@ -311,18 +311,11 @@ def _read_cache(path: Path, n: int, splits: tuple[int, ...]) -> ProjectionResult
 
 
 def _write_cache(path: Path, result: ProjectionResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                coords=result.coords,
-                method=np.array(result.method),
-                fitted_on=np.array(result.fitted_on),
-                note=np.array(result.note),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        np.savez(
+            f,
+            coords=result.coords,
+            method=np.array(result.method),
+            fitted_on=np.array(result.fitted_on),
+            note=np.array(result.note),
+        )

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Literal
 import numpy as np
 
 from carl_core.errors import ConfigError, DataError
+from carl_core.io import atomic_open
 
 __all__ = ["FrameIndex", "Hit"]
 
@@ -487,7 +487,8 @@ class FrameIndex:
         files = {}
         for name, arr in arrays.items():
             fname = f"{name}-{tag}.npy"
-            _atomic_write(out / fname, lambda f, a=arr: np.save(f, np.ascontiguousarray(a)))
+            with atomic_open(out / fname, durable=True) as f:
+                np.save(f, np.ascontiguousarray(arr))
             files[name] = fname
         manifest = {
             "format": _FORMAT,
@@ -504,7 +505,8 @@ class FrameIndex:
             ],
         }
         text = json.dumps(manifest, indent=1).encode()
-        _atomic_write(out / "manifest.json", lambda f: f.write(text))
+        with atomic_open(out / "manifest.json", durable=True) as f:
+            f.write(text)
         for old in out.glob("*.npy"):  # arrays of earlier saves, no longer named by the manifest
             if old.name not in files.values() and old.name.rsplit("-", 1)[0] in _ARRAY_NAMES:
                 # Still memory-mapped on Windows: harmless to leave, the manifest has moved on.
@@ -562,16 +564,3 @@ class FrameIndex:
                 f"the frame index in {src} is inconsistent (array shapes vs manifest); rebuild it."
             )
         return index
-
-
-def _atomic_write(path: Path, write) -> None:  # noqa: ANN001 - write(file) callback
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

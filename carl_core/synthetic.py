@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .io import atomic_open, atomic_write_text
 
 ProgressFn = Callable[[int, int, str], None]
 Params = Mapping[str, float]
@@ -644,17 +644,6 @@ def render_video(
 
 
 # --------------------------------------------------------------------------- files
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_synthetic_video(
     path: str | os.PathLike, action: str, seed: int = 0, cfg: SynthConfig | None = None
 ) -> tuple[Path, np.ndarray]:
@@ -758,7 +747,8 @@ def make_dataset(
             )
             action_to_indices[a].append(vid)
         data = (videos, action_to_indices) if cfg.pkl_format == "penn_action" else videos
-        _atomic_write(out / f"{split}.pkl", pickle.dumps(data, protocol=4))
+        with atomic_open(out / f"{split}.pkl") as f:
+            pickle.dump(data, f, protocol=4)
 
     info = {
         "classes": list(classes),
@@ -772,7 +762,7 @@ def make_dataset(
         "pkl_format": cfg.pkl_format,
         "config": {k: v for k, v in cfg_kw.items() if k != "workers"},
     }
-    _atomic_write(out / "info.json", json.dumps(info, indent=2).encode())
+    atomic_write_text(out / "info.json", json.dumps(info, indent=2))
     return out
 
 
