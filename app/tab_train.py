@@ -300,7 +300,9 @@ def _metrics(metrics: dict) -> None:
         cols = st.columns(max(1, len(head)))
         for col, (k, v) in zip(cols, head.items()):
             col.metric(names.get(k, k), "n/a" if v is None else f"{v:.3f}")
-        st.caption(f"The paper's protocols on the validation split ({metrics.get('protocol')}).")
+        per_action = metrics.get("protocol") == "penn_action"
+        how = "per action, then averaged" if per_action else "all videos as one action"
+        st.caption(f"The paper's four protocols on the validation videos ({how}).")
 
 
 @safe_callback
