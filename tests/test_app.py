@@ -115,6 +115,20 @@ def test_alignment_json_holds_path_mappings_and_times(studio_env) -> None:
     assert doc["model"] == "test model"
 
 
+def test_side_by_side_video_is_made_and_offered_for_download(studio_env) -> None:
+    from carl_core.video import probe_video
+
+    at = run_app()
+    next(b for b in at.button if b.label == "Make the side-by-side video (mp4)").click()
+    at.run()
+    no_failures(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download the side-by-side video" in labels
+    (made,) = (Path(at.session_state["export"]["path"]),)
+    info = probe_video(made)
+    assert info.height == 360 and info.num_frames == probe_video(SAMPLES / "squat_a.mp4").num_frames
+
+
 def test_align_options_rerun_the_alignment(studio_env) -> None:
     at = run_app()
     at.selectbox(key="dtw_method").set_value("Multiscale: coarse to fine, fast on long videos")
