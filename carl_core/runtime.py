@@ -100,7 +100,8 @@ class OrtModel:
         self.output = self.session.get_outputs()[0].name
         # As many workers as torch has threads, so OMP_NUM_THREADS / torch.set_num_threads apply.
         self.threads = max(1, threads or torch.get_num_threads())
-        self._pool: ThreadPoolExecutor | None = None
+        # Threads start on first use; made here so that concurrent callers share one pool.
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="carl-onnx")
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {self.input: x})[0]
@@ -111,8 +112,6 @@ class OrtModel:
             return self._run(x)
         if self.threads == 1:
             return np.concatenate([self._run(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="carl-onnx")
         slices = (x[i : i + SLICE] for i in range(0, len(x), SLICE))
         return np.concatenate(list(self._pool.map(self._run, slices)))
 
