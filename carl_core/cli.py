@@ -193,7 +193,8 @@ def cmd_align(a: argparse.Namespace) -> None:
         out = write_side_by_side(
             a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
             height=a.height, fps=a.export_fps, timeline=a.timeline, b_to_a=mapping.b_to_a,
-            path=(al.path_a, al.path_b), similarity=mapping.similarity_a, on_progress=bar,
+            path=(al.path_a, al.path_b), on_progress=bar,
+            similarity=mapping.similarity_b if a.timeline == "b" else mapping.similarity_a,
         )  # fmt: skip
         bar.close()
         print(f"wrote the side-by-side video {out}")

@@ -67,6 +67,15 @@ def test_exported_b_side_shows_the_mapped_frame(tmp_path):
     np.testing.assert_allclose(left, 8 * np.arange(30), atol=3)
     np.testing.assert_allclose(right, 4 * (2 * np.arange(30)), atol=3)
 
+    # B leading: every frame of B, A showing the frame B's frame maps to.
+    b_to_a = np.arange(60) // 2
+    out = write_side_by_side(tmp_path / "sbs_b.mp4", a, b, a_to_b, ta, tb, height=64, timeline="b",
+                             b_to_a=b_to_a, similarity=np.linspace(0, 1, 60))  # fmt: skip
+    frames, _ = read_video(out)
+    assert len(frames) == 60
+    np.testing.assert_allclose(frames[:, 40:, 76:132].mean(axis=(1, 2, 3)), 4 * np.arange(60), atol=3)
+    np.testing.assert_allclose(frames[:, 40:, 4:60].mean(axis=(1, 2, 3)), 8 * b_to_a, atol=3)
+
 
 def test_export_rejects_bad_settings(tmp_path):
     a = _flat_video(tmp_path / "a.mp4", [10] * 5)
