@@ -27,6 +27,7 @@ from tests.e2e.studio import (  # noqa: E402
     choose,
     chromium_path,
     free_port,
+    lasso,
     open_tab,
     start_server,
     wait_idle,
@@ -126,16 +127,7 @@ def main() -> None:
 
 
 def _lasso(page) -> None:
-    plot = page.locator(".stPlotlyChart .js-plotly-plot").first
-    plot.hover()
-    plot.locator('.modebar-btn[data-val="lasso"]').click()
-    box = plot.locator(".nsewdrag").first.bounding_box()
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.3 * w, y0 + 0.3 * h)
-    page.mouse.down()
-    for fx, fy in ((0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.31)):
-        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
-    page.mouse.up()
+    lasso(page, page.locator(".stPlotlyChart .js-plotly-plot").first, margin=0.3)
     wait_idle(page)
     page.wait_for_timeout(1500)
 

@@ -139,3 +139,17 @@ def upload(page, label: str, path: Path) -> None:
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
     wait_idle(page)
+
+
+def lasso(page, plot, margin: float) -> None:
+    """Draw a lasso around a plotly chart's plot area, ``margin`` (a fraction) in from each edge."""
+    plot.hover()
+    plot.locator('.modebar-btn[data-val="lasso"]').click()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    lo, hi = margin, 1 - margin
+    page.mouse.move(x0 + lo * w, y0 + lo * h)
+    page.mouse.down()
+    for fx, fy in ((hi, lo), (hi, hi), (lo, hi), (lo, lo + 0.01)):
+        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+    page.mouse.up()

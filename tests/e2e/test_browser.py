@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.studio import ROOT, choose, open_tab, upload, wait_idle
+from tests.e2e.studio import ROOT, choose, lasso, open_tab, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -198,15 +198,7 @@ def test_map_renders_and_selection_shows_thumbnails(page) -> None:
 
     # The lasso tool (double-click first: it clears the clicked point), then around most of the plot.
     plot.dblclick()
-    plot.hover()
-    plot.locator('.modebar-btn[data-val="lasso"]').click()
-    box = plot.locator(".nsewdrag").first.bounding_box()
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.05 * w, y0 + 0.05 * h)
-    page.mouse.down()
-    for fx, fy in ((0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.06)):
-        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
-    page.mouse.up()
+    lasso(page, plot, margin=0.05)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"stImage\"]').length >= 6", timeout=120_000
     )
