@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REAL_CLIPS
 from tests.e2e.studio import ROOT, choose, lasso, open_tab, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-REAL = ROOT.parent / "shared" / "data" / "real_clips"
+REAL = REAL_CLIPS
 SAMPLES = ROOT / "assets" / "samples"
 VIDEO_A = REAL / "yuyoujiang__squat.mp4"  # 960x544, 10.7 s
 VIDEO_B = REAL / "ikramaliokz__squat.mp4"  # 1280x720, 28.4 s
