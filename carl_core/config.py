@@ -36,6 +36,16 @@ class ModelConfig:
     projection_size: int = 128  # hidden width of the projection head (theirs: PROJECTION_SIZE)
     train_len: int = 240  # clip length in training; other lengths get rescaled positions
 
+    def __post_init__(self) -> None:
+        # Attention splits the width evenly between heads.
+        if not (isinstance(self.num_heads, int) and self.num_heads >= 1):
+            raise ConfigError(f"model.num_heads must be a whole number of at least 1, got {self.num_heads!r}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_heads "
+                f"({self.num_heads}): choose a width that is a multiple of the number of heads"
+            )
+
 
 @dataclass
 class DataConfig:

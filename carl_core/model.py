@@ -26,6 +26,7 @@ from torch import nn
 
 from .backbone import Backbone, build_backbone
 from .config import ModelConfig
+from .errors import ConfigError
 
 
 def position_indices(length: int, train_len: int | None = None) -> np.ndarray:
@@ -76,7 +77,7 @@ class AttentionWindow:
 
     def __post_init__(self) -> None:
         if not (0 <= self.overlap < self.size <= self.max_full):
-            raise ValueError(f"need 0 <= overlap < size <= max_full, got {self}")
+            raise ConfigError(f"an attention window needs 0 <= overlap < size <= max_full, got {self}")
 
     def starts(self, length: int) -> list[int]:
         """First frame of each window over a sequence of ``length`` frames (> max_full)."""
@@ -101,7 +102,6 @@ DEFAULT_WINDOW = AttentionWindow()
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
-        assert dim % heads == 0, "transformer width must be divisible by the number of heads"
         self.heads = heads
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
 
@@ -330,7 +330,3 @@ class CARLModel(nn.Module):
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,6 @@ Two data paths:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,17 +28,19 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from .augment import AugmentConfig, apply_view, fit, normalize, sample_view_params, to_float_frames, two_views
+from .augment import AugmentConfig, apply_view, sample_view_params, two_views
 from .checkpoint import model_payload, read_checkpoint, save_checkpoint
 from .config import CarlConfig
 from .datasets import VideoRecord, load_dataset, read_record_frames
+from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
 from .losses import scl_loss
 from .model import CARLModel
+from .preprocess import fit, normalize, to_float_frames
+from .progress import Progress, prefixed
+from .run_log import append_log, read_log, rewrite_log
 
 log = logging.getLogger("carl_core.train")
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -52,16 +53,6 @@ class TrainResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     stopped: bool = False
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def augment_config(config: CarlConfig) -> AugmentConfig:
@@ -261,7 +252,7 @@ class Trainer:
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
-            _rewrite_log(self.run_dir / "log.jsonl", history)
+            rewrite_log(self.run_dir, history)
         cache = None
         if c.train.cached_features and step < total:
             cache = FeatureCache.build(
@@ -319,7 +310,7 @@ class Trainer:
                 step += 1
                 history.append(entry)
                 if self.rank == 0:
-                    _append_log(self.run_dir / "log.jsonl", entry)
+                    append_log(self.run_dir, entry)
                     if self.on_log:
                         self.on_log(entry)
                     if self.on_progress:
@@ -394,10 +385,7 @@ class Trainer:
             save_checkpoint(self.run_dir / f"epoch_{epoch:04d}.pt", payload)
 
     def _progress_prefix(self, what: str) -> Progress | None:
-        if self.on_progress is None or self.rank != 0:
-            return None
-        cb = self.on_progress
-        return lambda done, total, msg: cb(done, total, f"{what}: {msg}")
+        return prefixed(self.on_progress, what) if self.rank == 0 else None
 
 
 def train(
@@ -417,18 +405,6 @@ def _progress_message(entry: dict[str, Any], step: int, total: int, elapsed: flo
     return f"epoch {entry['epoch']:.2f} {loss} · {rate:.2f} steps/s · {left:.0f} s left"
 
 
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(entry) + "\n")
-
-
-def _rewrite_log(path: Path, history: list[dict[str, Any]]) -> None:
-    """The log as of the checkpoint: entries written after it (a killed run) are dropped."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
-    os.replace(tmp, path)
-
-
 def _dist_info() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -437,13 +413,6 @@ def _dist_info() -> tuple[int, int]:
     if world > 1:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "log.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 __all__ = ["CarlError", "FeatureCache", "TrainResult", "Trainer", "read_log", "resolve_device", "train"]
