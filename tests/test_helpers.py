@@ -67,8 +67,8 @@ def test_safe_file_name_keeps_the_suffix_of_a_long_name():
 
 def test_run_log_round_trip_and_a_half_written_line(tmp_path):
     assert read_log(tmp_path) == []
-    for step in (1, 2, 3):
-        append_log(tmp_path, {"step": step, "loss": 1.0 / step} if step != 2 else {"step": 2, "skipped": True})
+    for entry in ({"step": 1, "loss": 1.0}, {"step": 2, "skipped": True}, {"step": 3, "loss": 1 / 3}):
+        append_log(tmp_path, entry)
     with (tmp_path / "log.jsonl").open("a") as f:
         f.write('{"step": 4, "lo')  # a run killed mid-write
     assert [e["step"] for e in read_log(tmp_path)] == [1, 2, 3]
