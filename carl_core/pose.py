@@ -40,6 +40,7 @@ import math
 import os
 import threading
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ from .pose_models import (
     models_digest,
 )
 from .skeleton import DETECTED, MISSING, NUM_LANDMARKS, PoseSequence, interpolate_gaps
-from .video import check_video_file, open_video
+from .video import check_video_file, open_video, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -411,8 +412,6 @@ class PoseExtractor:
     def _run(
         self, path: Path, fps: float | None, box: Box | None, on_progress: Progress | None
     ) -> PoseSequence:
-        from .video import probe_video
-
         info = probe_video(path)
         size = _MAX_SHORT_SIDE if min(info.width, info.height) > _MAX_SHORT_SIDE else None
         scale = 1.0 if size is None else size / min(info.width, info.height)
@@ -424,37 +423,76 @@ class PoseExtractor:
             dbox = check_crop([v * scale for v in box], *decoded)
         else:
             dbox = None
-        total = len(stream)
-        planned = stream.timestamps
+        tracker = _Tracker(self.net, dbox, self.smooth, self.smoothing_fps)
+        meter = _Meter(len(stream), on_progress, path.name)
+        meter(0)
+        with _Prefetch(stream, lambda frames: frames, PREFETCH, STALL_SECONDS) as chunks:
+            seq = self._follow(tracker, chunks, stream.timestamps, stream.indices, meter)
+        seq.width, seq.height = info.width, info.height
+        seq.meta.update(source=path.name, crop=",".join(map(str, box or ())))
+        if on_progress:
+            found = int((seq.status == DETECTED).sum())
+            on_progress(len(seq), len(seq), f"{path.name}: a person in {found} of {len(seq)} frames")
+        return seq
+
+    def _follow(
+        self,
+        tracker: _Tracker,
+        chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+        planned: np.ndarray,
+        indices: np.ndarray,
+        meter: _Meter | None = None,
+    ) -> PoseSequence:
+        """Track through ``chunks`` of (frames, times); one result per planned time."""
+        total = len(planned)
         image = np.full((total, NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
         world = np.full((total, NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
         status = np.full(total, MISSING, dtype=np.uint8)
-        tracker = _Tracker(self.net, dbox, self.smooth, self.smoothing_fps)
-        meter = _Meter(total, on_progress, path.name)
-        meter(0)
-        done, slot = 0, 0
-        with _Prefetch(stream, lambda frames: frames, PREFETCH, STALL_SECONDS) as chunks:
-            for frames, stamps in chunks:
-                for frame, t in zip(frames, stamps, strict=True):
-                    # a damaged file may skip frames: place each by its timestamp
-                    slot = max(slot, int(np.searchsorted(planned, t - 1e-6)))
-                    if slot >= total:
-                        break
-                    found = tracker.step(frame, float(t))
-                    if found is not None:
-                        image[slot], world[slot], status[slot] = found.image, found.world, DETECTED
-                    slot += 1
-                done = min(slot, total)
-                meter(done)
+        slot, size = 0, (0, 0)
+        for frames, stamps in chunks:
+            for frame, t in zip(frames, stamps, strict=True):
+                # a damaged file may skip frames: place each by its timestamp
+                slot = max(slot, int(np.searchsorted(planned, t - 1e-6)))
+                if slot >= total:
+                    break
+                size = frame.shape[1], frame.shape[0]
+                found = tracker.step(frame, float(t))
+                if found is not None:
+                    image[slot], world[slot], status[slot] = found.image, found.world, DETECTED
+                slot += 1
+            if meter is not None:
+                meter(min(slot, total))
         seq = PoseSequence(
-            image, world, status, planned.astype(np.float64), stream.indices.astype(np.int64),
-            info.width, info.height,
-            {"source": path.name, "model": "blazepose-full", "crop": ",".join(map(str, box or ()))},
+            image, world, status, np.asarray(planned, dtype=np.float64), np.asarray(indices, dtype=np.int64),
+            *size, {"model": "blazepose-full"},
         )  # fmt: skip
-        seq = interpolate_gaps(seq, self.max_gap)
-        if on_progress:
-            found_n = int((seq.status == DETECTED).sum())
-            on_progress(total, total, f"{path.name}: a person in {found_n} of {total} frames")
+        return interpolate_gaps(seq, self.max_gap)
+
+    def track(
+        self,
+        frames: np.ndarray,
+        times: np.ndarray | None = None,
+        *,
+        crop: Box | str | None = None,
+        indices: np.ndarray | None = None,
+    ) -> PoseSequence:
+        """Poses in frames already decoded, in order: (T, H, W, 3) uint8 RGB. ``times`` in
+        seconds (default: 30 frames/s); ``indices`` the frames' numbers (default 0, 1, ...)."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+            raise DataError(
+                f"expected frames as a (T, H, W, 3) uint8 array, not {frames.shape} {frames.dtype}"
+            )
+        t = len(frames)
+        times = np.arange(t) / 30.0 if times is None else np.asarray(times, dtype=np.float64)
+        indices = np.arange(t) if indices is None else np.asarray(indices)
+        if len(times) != t or len(indices) != t:
+            raise DataError("give one time and one index per frame")
+        box = None if crop is None else parse_crop(crop) if isinstance(crop, str) else check_crop(crop)
+        box = None if box is None else check_crop(box, frames.shape[2], frames.shape[1])
+        tracker = _Tracker(self.net, box, self.smooth, self.smoothing_fps)
+        seq = self._follow(tracker, [(frames, times)], times, indices)
+        seq.width, seq.height = frames.shape[2], frames.shape[1]
         return seq
 
     def estimate_image(self, rgb: np.ndarray, crop: Box | str | None = None) -> PoseSequence:
