@@ -38,7 +38,6 @@ import json
 import logging
 import math
 import os
-import threading
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -136,9 +135,6 @@ class _OneEuro:
 
     def __init__(self, min_cutoff: float, beta: float, derivative_cutoff: float = 1.0):
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
-        self.reset()
-
-    def reset(self) -> None:
         self.x, self.dx = _LowPass(), _LowPass()
         self.last_t: float | None = None
         self.rate = 30.0
@@ -167,9 +163,6 @@ class _Smoother:
         self.aux = _OneEuro(0.01, 10.0)
         self.visibility = _LowPass()
         self.world_visibility = _LowPass()
-
-    def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
 
     def __call__(
         self, t: float, image: np.ndarray, world: np.ndarray, aux: np.ndarray, scale: float
@@ -235,12 +228,12 @@ class _Tracker:
         rect = self.rect if tracking else self._detect(frame)
         raw = self.net.landmarks(frame, rect) if rect is not None else None
         if tracking and not self._kept(raw):
-            self.smoother.reset()  # a new track
+            self.smoother = _Smoother()  # a new track
             rect = self._detect(frame)
             raw = self.net.landmarks(frame, rect) if rect is not None else None
         if raw is None or not self._kept(raw):
             self.rect = None
-            self.smoother.reset()
+            self.smoother = _Smoother()
             return None
         h, w = frame.shape[:2]
         image = np.concatenate([raw.image[:33, :3], raw.image[:33, 3:4]], axis=1)
@@ -362,7 +355,6 @@ class PoseExtractor:
         elif cache_dir not in (False, None):
             self.cache = PoseCache(cache_dir)  # type: ignore[arg-type]
         self.decoder, self.smooth, self.smoothing_fps, self.max_gap = decoder, smooth, smoothing_fps, max_gap
-        self._lock = threading.Lock()
 
     def key(self, path: str | os.PathLike, fps: float | None, crop: Box | None) -> dict[str, Any]:
         """Everything that determines a video's poses."""
@@ -430,8 +422,12 @@ class PoseExtractor:
             seq = self._follow(tracker, chunks, stream.timestamps, stream.indices, meter)
         seq.width, seq.height = info.width, info.height
         seq.meta.update(source=path.name, crop=",".join(map(str, box or ())))
+        found = int((seq.status == DETECTED).sum())
+        if found == 0:
+            log.warning(
+                "%s: no person found in any of its %d frames; its poses are all missing", path.name, len(seq)
+            )
         if on_progress:
-            found = int((seq.status == DETECTED).sum())
             on_progress(len(seq), len(seq), f"{path.name}: a person in {found} of {len(seq)} frames")
         return seq
 
