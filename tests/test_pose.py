@@ -111,6 +111,8 @@ def test_crop_box_follows_the_other_man(extractor: PoseExtractor) -> None:
     left = extractor.track(rgb, times, crop=LEFT_MAN)
     assert (left.status == DETECTED).all()
     assert (_hips_x(left) < 0.45).all()  # the left man, in every frame
+    assert _hips_x(extractor.estimate_image(rgb[0], crop="40,0,220,225"))[0] < 0.45  # pictures too
+    assert _hips_x(extractor.estimate_image(rgb[0]))[0] > 0.55
     assert left.meta["model"] == "blazepose-full"
 
 
