@@ -336,6 +336,26 @@ def cmd_eval(a: argparse.Namespace) -> None:
 # --- parser -----------------------------------------------------------------------------------
 
 
+def cmd_pose(a: argparse.Namespace) -> None:
+    from .embed import default_fps
+    from .pose import extract_pose, parse_crop
+    from .skeleton import DETECTED, INTERPOLATED, MISSING
+
+    crop = parse_crop(a.crop) if a.crop else None
+    fps = None if a.fps == "all" else default_fps("cpu") if a.fps == "auto" else float(a.fps)
+    bar = _Bar("frame")
+    try:
+        seq = extract_pose(a.video, fps=fps, crop=crop, on_progress=bar, cache_dir=not a.no_cache)
+    finally:
+        bar.close()
+    seq.save(a.out)
+    counts = {
+        name: int((seq.status == s).sum())
+        for name, s in (("found", DETECTED), ("interpolated", INTERPOLATED), ("missing", MISSING))
+    }
+    print(f"wrote {a.out}: {len(seq)} frames, " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="carl", description="CARL Studio: frame-wise action representations for long videos."
@@ -435,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", help="write the metrics to this JSON file")
     v.add_argument("--fps", type=float, help="resample videos to this frame rate")
     v.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ps = add("pose", cmd_pose, "extract one person's body pose (33 BlazePose landmarks) in every frame")
+    ps.add_argument("video", help="video file")
+    ps.add_argument("--out", required=True, help="output .npz (carl_core.skeleton.PoseSequence)")
+    ps.add_argument("--fps", type=_fps_arg, default="all", help="all (the default), auto (10) or a number")
+    ps.add_argument("--crop", metavar="X0,Y0,X1,Y1", help="box around the person to follow, in pixels")
+    ps.add_argument("--no-cache", action="store_true", help="neither read nor write the pose cache")
+
     return p
 
 

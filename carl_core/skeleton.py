@@ -177,6 +177,27 @@ class PoseSequence:
         )
 
 
+def interpolate_gaps(seq: PoseSequence, max_gap: float = 0.25) -> PoseSequence:
+    """Fill short runs of MISSING frames from the frames on either side, linearly in time.
+
+    A run is filled when the footage it covers (the time between its two found neighbours, less
+    one frame interval) is at most ``max_gap`` seconds; its frames become INTERPOLATED. Runs at
+    the start or end, and longer ones, stay MISSING. Returns a new sequence.
+    """
+    image, world, status = seq.image.copy(), seq.world.copy(), seq.status.copy()
+    found = np.flatnonzero(status != MISSING)
+    if len(found) >= 2 and len(seq) >= 2:
+        step = float(np.median(np.diff(seq.times)))
+        for a, b in zip(found[:-1], found[1:], strict=True):
+            if b - a < 2 or seq.times[b] - seq.times[a] - step > max_gap + 1e-6:
+                continue
+            w = ((seq.times[a + 1 : b] - seq.times[a]) / (seq.times[b] - seq.times[a]))[:, None, None]
+            for arr in (image, world):
+                arr[a + 1 : b] = (1 - w) * arr[a] + w * arr[b]
+            status[a + 1 : b] = INTERPOLATED
+    return PoseSequence(image, world, status, seq.times, seq.indices, seq.width, seq.height, dict(seq.meta))
+
+
 __all__ = [
     "CONNECTIONS",
     "DETECTED",
@@ -187,4 +208,5 @@ __all__ = [
     "NAMES",
     "NUM_LANDMARKS",
     "PoseSequence",
+    "interpolate_gaps",
 ]
