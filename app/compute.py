@@ -16,7 +16,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
@@ -24,7 +24,11 @@ import streamlit as st
 from app.session import Video, workspace
 from carl_core.progress import Progress
 
-FPS_CHOICES = {
+if TYPE_CHECKING:
+    from carl_core.align import Alignment, FrameMapping, Method
+    from carl_core.embed import EmbedResult
+
+FPS_CHOICES: dict[str, float | str | None] = {
     "Auto": "auto",
     "Every frame": None,
     "30 per second": 30.0,
@@ -47,7 +51,7 @@ def sampling_fps(choice: str, video: Video, device_type: str) -> float | None:
     from carl_core.embed import default_fps
 
     value = FPS_CHOICES.get(choice, "auto")
-    if value == "auto":
+    if isinstance(value, str):  # "auto"
         return None if video.num_frames <= AUTO_ALL_FRAMES else default_fps(device_type)
     if value is not None and value >= video.fps:
         return None  # never more samples than frames
@@ -56,20 +60,32 @@ def sampling_fps(choice: str, video: Video, device_type: str) -> float | None:
 
 @dataclass(frozen=True)
 class Embedded:
-    """A video's embeddings and where each sample sits in the file."""
+    """A video's embeddings (the library's ``EmbedResult``), and what made them."""
 
     video: Video
-    embs: np.ndarray  # (T, D) float32, L2-normalised
-    times: np.ndarray  # (T,) seconds
+    result: EmbedResult
     fps: float | None  # sampling rate used (None: every frame)
     key: str  # names the embeddings: model, video, fps
 
     @property
-    def frames(self) -> np.ndarray:
-        """Frame number in the file of each sample (rounded from its time for sampled videos)."""
-        if self.fps is None:
-            return np.arange(len(self.times))
-        return np.minimum(np.rint(self.times * self.video.fps).astype(np.int64), self.video.num_frames - 1)
+    def embs(self) -> np.ndarray:
+        """(T, D) float32, L2-normalised."""
+        return self.result.embeddings
+
+    @property
+    def times(self) -> np.ndarray:
+        """(T,) seconds from the first frame."""
+        return self.result.times
+
+    @property
+    def indices(self) -> np.ndarray:
+        """(T,) int64: each sample's frame number in the file, as decoded (not estimated from its time)."""
+        return self.result.indices
+
+    @property
+    def blank(self) -> np.ndarray:
+        """(T,) bool: black or otherwise uniform frames."""
+        return self.result.blank
 
 
 def embed(model_key: str, embedder: Any, video: Video, fps: float | None, on_progress: Progress) -> Embedded:
@@ -77,22 +93,29 @@ def embed(model_key: str, embedder: Any, video: Video, fps: float | None, on_pro
     key = f"{model_key}|{video.key}|{fps}"
     memo = st.session_state.setdefault("embeddings", {})
     if key not in memo:
-        embs, times = embedder.embed(video.path, fps, on_progress=on_progress)
+        result = embedder.embed(video.path, fps, on_progress=on_progress)
         if len(memo) > 8:  # two videos per model; a few models' worth is plenty
             memo.pop(next(iter(memo)))
-        memo[key] = (embs, times)
-    embs, times = memo[key]
-    return Embedded(video, embs, times, fps, key)
+        memo[key] = result
+    return Embedded(video, memo[key], fps, key)
 
 
 # --------------------------------------------------------------------------- alignment
 
 
+@dataclass(frozen=True)
+class Aligned:
+    """Two videos aligned: the warping path and the frame mappings (with confidences) it gives."""
+
+    alignment: Alignment  # path_a, path_b, cost, mean_cost, method, ...
+    mapping: FrameMapping  # a_to_b, b_to_a, similarity_a/b, covered_a/b
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def align(
-    key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray, method: str, open_begin: bool, open_end: bool
-):
-    """DTW of two embedding sequences and its frame mappings, as plain arrays and a JSON-ready dict."""
+    key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray, method: Method, open_begin: bool, open_end: bool
+) -> Aligned:
+    """DTW of two embedding sequences and its frame mappings."""
     from carl_core.align import dtw, poor_match_cost
 
     skip = poor_match_cost(_ea, _eb) if (open_begin or open_end) else 0.0
@@ -104,31 +127,21 @@ def align(
         open_end="both" if open_end else False,
         skip_cost=skip,
     )
-    mp = al.mapping(_ea, _eb)
-    return {
-        "alignment": al.to_dict(),
-        "a_to_b": mp.a_to_b,
-        "b_to_a": mp.b_to_a,
-        "sim_a": mp.similarity_a.astype(np.float32),
-        "sim_b": mp.similarity_b.astype(np.float32),
-        "covered_a": mp.covered_a,
-        "covered_b": mp.covered_b,
-        "mapping": mp,
-    }
+    return Aligned(al, al.mapping(_ea, _eb))
 
 
-def alignment_json(result: dict, ea: Embedded, eb: Embedded, model_label: str) -> str:
+def alignment_json(result: Aligned, ea: Embedded, eb: Embedded, model_label: str) -> str:
     """The CLI's alignment JSON (``alignment`` + ``mapping`` with times) and what made it."""
-    from carl_core.align import Alignment, alignment_document
+    from carl_core.align import alignment_document
 
     doc = alignment_document(
-        Alignment.from_dict(result["alignment"]),
-        result["mapping"],
+        result.alignment,
+        result.mapping,
         ea.times,
         eb.times,
         videos={
-            "a": {"name": ea.video.name, "fps_sampled": ea.fps, "frames": ea.frames.tolist()},
-            "b": {"name": eb.video.name, "fps_sampled": eb.fps, "frames": eb.frames.tolist()},
+            "a": {"name": ea.video.name, "fps_sampled": ea.fps, "frames": ea.indices.tolist()},
+            "b": {"name": eb.video.name, "fps_sampled": eb.fps, "frames": eb.indices.tolist()},
         },
         model=model_label,
     )
@@ -145,7 +158,7 @@ def similarity_preview(key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray,
 
 
 def export_side_by_side(
-    ea: Embedded, eb: Embedded, result: dict, on_progress: Progress, height: int = 360
+    ea: Embedded, eb: Embedded, result: Aligned, on_progress: Progress, height: int = 360
 ) -> Path:
     """The aligned side-by-side mp4, written into the session's private folder."""
     from carl_core.export import write_side_by_side
@@ -156,11 +169,11 @@ def export_side_by_side(
         out,
         ea.video.path,
         eb.video.path,
-        result["a_to_b"],
+        result.mapping.a_to_b,
         ea.times,
         eb.times,
         height=height,
-        similarity=result["sim_a"],
+        similarity=result.mapping.similarity_a,
         on_progress=on_progress,
     )
     return out
@@ -210,8 +223,9 @@ def frame_index(keys: tuple[str, ...], _named: tuple[tuple[str, np.ndarray, np.n
     return index
 
 
-def embed_picture(model: Any, data: bytes) -> np.ndarray:
-    """(D,) embedding of an image file's bytes; ``VideoError`` for a file that is no picture."""
+def embed_picture(model: Any, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """((D,) embedding, the RGB picture) of an image file's bytes; ``VideoError`` for a file that
+    is no picture."""
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -247,7 +261,7 @@ def thumbnails(path: str, stamp: str, frames: tuple[int, ...], size: int = 128) 
 
 def thumbs_of(e: Embedded, samples: list[int], size: int = 128) -> list[np.ndarray]:
     stat = e.video.path.stat()
-    frames = tuple(int(e.frames[i]) for i in samples)
+    frames = tuple(int(e.indices[i]) for i in samples)
     return thumbnails(str(e.video.path), f"{stat.st_size}:{stat.st_mtime_ns}", frames, size)
 
 

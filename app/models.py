@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 import torch
@@ -18,6 +19,10 @@ import torch
 from app.session import ROOT, guard, upload_limit_mb, workspace
 from carl_core.devices import default_device, describe_device
 from carl_core.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from carl_core.embed import Embedder
+    from carl_core.model import CARLModel
 
 DEFAULT_ENV = "CARL_DEFAULT_MODEL"
 DEFAULT = "CARL small (bundled default)"
@@ -57,7 +62,7 @@ class ModelChoice:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _load(kind: str, target: str, key: str) -> torch.nn.Module:
+def _load(kind: str, target: str, key: str) -> CARLModel:
     if kind == "features":
         from carl_core.features import imagenet_features
 
@@ -68,7 +73,7 @@ def _load(kind: str, target: str, key: str) -> torch.nn.Module:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _embedder(key: str, _model: torch.nn.Module):
+def _embedder(key: str, _model: CARLModel) -> Embedder:
     from carl_core.embed import Embedder
 
     return Embedder(_model)  # the library's disk cache: a video seen before comes back at once
@@ -135,13 +140,13 @@ def picker(trained: list[tuple[str, Path]]) -> ModelChoice | None:
                 "Read as plain data: nothing in it is run."
             )
         with guard("reading the checkpoint"):
-            path = _checkpoint_input("Checkpoint", "own" if choice == OWN else "authors")
-            if path is None:
+            given = _checkpoint_input("Checkpoint", "own" if choice == OWN else "authors")
+            if given is None:
                 st.info("Give a checkpoint to use it.", icon=":material/info:")
                 return None
-            if not path.is_file():
-                raise CheckpointError(f"checkpoint not found: {path}. Check the path.")
-            return ModelChoice("checkpoint", choice, path)
+            if not given.is_file():
+                raise CheckpointError(f"checkpoint not found: {given}. Check the path.")
+            return ModelChoice("checkpoint", choice, given)
         return None
     if choice == RESNET:
         st.caption("Weights from torchvision, fetched once into the torch hub cache.")

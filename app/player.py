@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.compute import Embedded
+from app.compute import Aligned, Embedded
 
 _HERE = Path(__file__).resolve().parent
 
@@ -52,7 +52,7 @@ def _side(e: Embedded, url: str, media_times: np.ndarray) -> dict[str, Any]:
         "url": url,
         "name": e.video.name,
         "times": np.round(media_times, 5).tolist(),
-        "frames": e.frames.tolist(),
+        "frames": e.indices.tolist(),
         "num_frames": e.video.num_frames,
         "fps": e.fps or e.video.fps,
     }
@@ -64,18 +64,23 @@ def request_seek(video: str, index: int) -> None:
 
 
 def player(
-    ea: Embedded, eb: Embedded, media_a: tuple[str, np.ndarray], media_b: tuple[str, np.ndarray], result: dict
+    ea: Embedded,
+    eb: Embedded,
+    media_a: tuple[str, np.ndarray],
+    media_b: tuple[str, np.ndarray],
+    result: Aligned,
 ) -> Any:
     """Mount the player; returns the component's result (``.position``, ``.media_error``)."""
+    mp = result.mapping
     data = {
         "a": _side(ea, *media_a),
         "b": _side(eb, *media_b),
-        "a_to_b": result["a_to_b"].tolist(),
-        "b_to_a": result["b_to_a"].tolist(),
-        "sim_a": np.round(result["sim_a"], 3).tolist(),
-        "sim_b": np.round(result["sim_b"], 3).tolist(),
-        "covered_a": result["covered_a"].tolist(),
-        "covered_b": result["covered_b"].tolist(),
+        "a_to_b": mp.a_to_b.tolist(),
+        "b_to_a": mp.b_to_a.tolist(),
+        "sim_a": np.round(mp.similarity_a, 3).tolist(),
+        "sim_b": np.round(mp.similarity_b, 3).tolist(),
+        "covered_a": mp.covered_a.tolist(),
+        "covered_b": mp.covered_b.tolist(),
         "seek": st.session_state.get("player_seek"),
     }
     return _component(

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from app import compute
-from app.compute import Embedded
+from app.compute import Aligned, Embedded
 from app.player import position
 from app.session import guard
 
-METHODS = {
+if TYPE_CHECKING:
+    from carl_core.align import Method
+
+METHODS: dict[str, Method] = {
     "Auto: exact, multiscale for very long videos": "auto",
     "Exact: the optimal path": "exact",
     "Multiscale: coarse to fine, fast on long videos": "multiscale",
 }
 
 
-def options() -> tuple[str, bool, bool]:
+def options() -> tuple[Method, bool, bool]:
     """The DTW options as last set (their widgets are drawn later, in the tab)."""
     label = st.session_state.get("dtw_method", next(iter(METHODS)))
     return (
@@ -37,10 +41,9 @@ def _downsample_path(pa: np.ndarray, pb: np.ndarray, most: int = 4000) -> tuple[
     return pa[keep], pb[keep]
 
 
-def heatmap(ea: Embedded, eb: Embedded, result: dict, pos: dict | None) -> go.Figure:
+def heatmap(ea: Embedded, eb: Embedded, result: Aligned, pos: dict | None) -> go.Figure:
     rows, cols, sim = compute.similarity_preview(ea.key, eb.key, ea.embs, eb.embs)
-    al = result["alignment"]
-    pa, pb = _downsample_path(np.asarray(al["path_a"]), np.asarray(al["path_b"]))
+    pa, pb = _downsample_path(result.alignment.path_a, result.alignment.path_b)
     fig = go.Figure()
     fig.add_trace(
         go.Heatmap(
@@ -84,8 +87,8 @@ def heatmap(ea: Embedded, eb: Embedded, result: dict, pos: dict | None) -> go.Fi
     return fig
 
 
-def confidence(ea: Embedded, result: dict, pos: dict | None) -> go.Figure:
-    sim, covered = result["sim_a"], result["covered_a"]
+def confidence(ea: Embedded, result: Aligned, pos: dict | None) -> go.Figure:
+    sim, covered = result.mapping.similarity_a, result.mapping.covered_a
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -123,7 +126,7 @@ def confidence(ea: Embedded, result: dict, pos: dict | None) -> go.Figure:
     return fig
 
 
-def render(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
+def render(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> None:
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
     c1.selectbox(
         "DTW method",
@@ -141,13 +144,13 @@ def render(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
         key="open_end",
         help="Either video may end with frames that match nothing (idle time after).",
     )
-    al = result["alignment"]
+    al, mp = result.alignment, result.mapping
     m = st.columns(5)
     m[0].metric("Frames of A", f"{len(ea.times):,}", help=f"{ea.video.duration:.1f} s")
     m[1].metric("Frames of B", f"{len(eb.times):,}", help=f"{eb.video.duration:.1f} s")
-    m[2].metric("Mean confidence", f"{float(np.mean(result['sim_a'][result['covered_a']])):.2f}")
-    m[3].metric("Path cost per step", f"{al['mean_cost']:.3f}")
-    m[4].metric("Method", al["method"])
+    m[2].metric("Mean confidence", f"{float(np.mean(mp.similarity_a[mp.covered_a])):.2f}")
+    m[3].metric("Path cost per step", f"{al.mean_cost:.3f}")
+    m[4].metric("Method", al.method)
     pos = position()
     left, right = st.columns([3, 2])
     left.plotly_chart(heatmap(ea, eb, result, pos), key="align_heatmap")
@@ -159,7 +162,7 @@ def render(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
     _downloads(ea, eb, result, model_label)
 
 
-def _downloads(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
+def _downloads(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> None:
     stem = f"{Path(ea.video.name).stem}__{Path(eb.video.name).stem}"
     c1, c2 = st.columns(2)
     c1.download_button(
@@ -175,9 +178,11 @@ def _downloads(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> No
         if st.button("Make the side-by-side video (mp4)", icon=":material/movie:"):
             bar = st.progress(0.0, text="writing the aligned video…")
             with guard("writing the side-by-side video"):
-                out = compute.export_side_by_side(
-                    ea, eb, result, lambda d, t, msg: bar.progress(min(1.0, d / max(t, 1)), text=msg)
-                )
+
+                def progress(done: int, total: int, message: str) -> None:
+                    bar.progress(min(1.0, done / max(total, 1)), text=message)
+
+                out = compute.export_side_by_side(ea, eb, result, progress)
                 done = st.session_state["export"] = {"path": str(out), "key": f"{ea.key}|{eb.key}"}
             bar.empty()
         if done and done.get("key") == f"{ea.key}|{eb.key}" and Path(done["path"]).is_file():

@@ -46,7 +46,7 @@ def figure(embedded: dict[str, Embedded], coords: list[np.ndarray], by_time: boo
                 marker=marker,
                 name=f"{slot.upper()} · {e.video.name}",
                 customdata=np.stack(
-                    [np.full(len(t), 0 if slot == "a" else 1), np.arange(len(t)), e.frames, t], 1
+                    [np.full(len(t), 0 if slot == "a" else 1), np.arange(len(t)), e.indices, t], 1
                 ),
                 hovertemplate=(
                     f"<b>{slot.upper()}</b> · {e.video.name}<br>"
@@ -133,7 +133,7 @@ def thumbnails(embedded: dict[str, Embedded], frames: list[tuple[str, int]]) -> 
         e = embedded[slot]
         pic = compute.thumbs_of(e, [i])[0]
         with cols[k % 6]:
-            st.image(pic, caption=f"{slot.upper()} · frame {int(e.frames[i])} · {e.times[i]:.2f} s")
+            st.image(pic, caption=f"{slot.upper()} · frame {int(e.indices[i])} · {e.times[i]:.2f} s")
             st.button(
                 "Show",
                 key=f"map_show_{slot}_{i}",

@@ -27,7 +27,7 @@ def render(embedded: dict[str, Embedded], model: Any) -> None:
     source = st.radio("Query", sources, horizontal=True, key="query_source")
     left, right = st.columns([1, 3])
     query: np.ndarray | None = None
-    exclude = None
+    exclude: tuple[str, Any] | None = None  # ("video", id) or ("window", (id, frame, radius))
     with left:
         if source == QUERY_PICTURE:
             up = st.file_uploader(
@@ -62,7 +62,7 @@ def render(embedded: dict[str, Embedded], model: Any) -> None:
             )
             st.image(
                 compute.thumbs_of(e, [i], size=224)[0],
-                caption=f"{slot.upper()} · frame {int(e.frames[i])} · {e.times[i]:.2f} s",
+                caption=f"{slot.upper()} · frame {int(e.indices[i])} · {e.times[i]:.2f} s",
             )
             query = e.embs[i]
             skip_own = st.toggle(f"Leave out video {slot.upper()}", value=False, key="query_skip_own")
@@ -106,7 +106,7 @@ def results(embedded: dict[str, Embedded], hits: list) -> None:
         with cols[rank % 4]:
             st.image(
                 compute.thumbs_of(e, [h.frame], size=160)[0],
-                caption=f"#{rank + 1} · {h.video_id} · frame {int(e.frames[h.frame])} · {h.time:.2f} s · "
+                caption=f"#{rank + 1} · {h.video_id} · frame {int(e.indices[h.frame])} · {h.time:.2f} s · "
                 f"similarity {h.similarity:.3f}",
             )
             st.button(

@@ -147,7 +147,7 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
         help="Frames sampled from each video for each of its two views.",
     )
     busy = active is not None
-    if busy:
+    if active is not None:
         st.warning(f"A run is going ({active.name}); only one runs at a time.", icon=":material/hourglass:")
     if st.button(
         "Start training", type="primary", disabled=busy, icon=":material/play_arrow:", key="train_start"

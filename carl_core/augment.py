@@ -146,7 +146,8 @@ class AugmentConfig:
     def from_data(cls, data: Any) -> AugmentConfig:
         """From any object with the boolean switches as attributes (e.g. ``config.DataConfig``)."""
         names = ("random_crop", "random_flip", "color_jitter", "blur", "grayscale")
-        return cls(**{n: bool(getattr(data, n)) for n in names if hasattr(data, n)})
+        switches: dict[str, Any] = {n: bool(getattr(data, n)) for n in names if hasattr(data, n)}
+        return cls(**switches)
 
 
 @dataclass
@@ -393,8 +394,8 @@ def two_views(
     if generator is None:
         generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
     cfg = cfg or AugmentConfig()
-    union, inverse = np.unique(steps, return_inverse=True)
+    union, where = np.unique(steps, return_inverse=True)
     fitted = fit(_read(frames, union, device), size, mode)
-    inverse = torch.from_numpy(inverse.reshape(steps.shape)).to(fitted.device)
+    inverse = torch.from_numpy(where.reshape(steps.shape)).to(fitted.device)
     views = torch.stack([augment_view(fitted[inverse[v]], cfg, generator, size) for v in range(2)])
     return TwoViews(normalize(views), steps_t, masks_t)

@@ -84,6 +84,11 @@ class Bottleneck(nn.Module):
 class ResNet50(nn.Module):
     """ImageNet classifier; ``forward`` returns logits, ``features`` the layer4 map."""
 
+    layer1: nn.Sequential  # made in a loop below, under torchvision's names
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -120,6 +125,7 @@ def _split_resnet50(net: nn.Module, finetune_blocks: int) -> tuple[nn.Module, nn
     Whole stages stay whole modules, so 3 (layer4), 9 (layer3 + layer4) and 0 (nothing) give
     the authors' layouts for their LAYER = 3, 2 and 4 settings.
     """
+    assert isinstance(net, ResNet50)
     layers = [net.layer1, net.layer2, net.layer3, net.layer4]
     cuts: list[int] = []  # per stage: how many of its blocks stay frozen
     left = finetune_blocks
@@ -171,7 +177,10 @@ def finetune_blocks_for_authors_layer(layer: int) -> int:
 # matches the shapes in the pip checkpoint.
 LITE0_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3), (5, 1, 6, 112, 3),
                 (5, 2, 6, 192, 4), (3, 1, 6, 320, 1))  # fmt: skip
-_TF_BN = {"eps": 1e-3, "momentum": 0.01}  # TensorFlow's BN decay 0.99 in PyTorch terms
+
+
+def _tf_bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)  # TensorFlow's BN decay 0.99 in PyTorch terms
 
 
 class TFSameConv2d(nn.Conv2d):
@@ -202,11 +211,11 @@ class MBConv(nn.Module):
         self.expand = expand != 1  # the first block has no expansion conv (and no keys for one)
         if self.expand:
             self._expand_conv = _tf_conv(in_ch, mid, 1)
-            self._bn0 = nn.BatchNorm2d(mid, **_TF_BN)
+            self._bn0 = _tf_bn(mid)
         self._depthwise_conv = _tf_conv(mid, mid, kernel, stride, groups=mid)
-        self._bn1 = nn.BatchNorm2d(mid, **_TF_BN)
+        self._bn1 = _tf_bn(mid)
         self._project_conv = _tf_conv(mid, out_ch, 1)
-        self._bn2 = nn.BatchNorm2d(out_ch, **_TF_BN)
+        self._bn2 = _tf_bn(out_ch)
         self.act = nn.ReLU6(inplace=True)
         self.residual = stride == 1 and in_ch == out_ch
         self.drop_rate = drop_rate
@@ -230,6 +239,9 @@ class ImageNetToTF(nn.Module):
     zeros of the scale the weights were trained on. Non-persistent buffers: no state-dict keys.
     """
 
+    scale: Tensor
+    shift: Tensor
+
     def __init__(self) -> None:
         super().__init__()
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
@@ -248,7 +260,7 @@ class EfficientNetLite0(nn.Module):
         self.input_norm = ImageNetToTF()
         # Lite keeps the stem (32) and head (1280) unscaled; for Lite0 nothing is scaled anyway.
         self._conv_stem = _tf_conv(3, 32, 3, stride=2)
-        self._bn0 = nn.BatchNorm2d(32, **_TF_BN)
+        self._bn0 = _tf_bn(32)
         n_blocks = sum(stage[-1] for stage in LITE0_STAGES)
         blocks: list[nn.Module] = []
         in_ch = 32
@@ -260,7 +272,7 @@ class EfficientNetLite0(nn.Module):
                 in_ch = out_ch
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = _tf_conv(in_ch, 1280, 1)
-        self._bn1 = nn.BatchNorm2d(1280, **_TF_BN)
+        self._bn1 = _tf_bn(1280)
         self.act = nn.ReLU6(inplace=True)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
@@ -285,6 +297,7 @@ def _split_lite0(net: nn.Module, finetune_blocks: int) -> tuple[nn.Module, nn.Mo
     Blocks keep their index as name (``frozen.3.*``, ``finetune.12.*``), so a key reads the
     same whatever the split, and maps to the pip key ``_blocks.N.*``.
     """
+    assert isinstance(net, EfficientNetLite0)
     cut = len(net._blocks) - finetune_blocks
     head = [("_conv_head", net._conv_head), ("_bn1", net._bn1), ("act", net.act)]
     frozen = [

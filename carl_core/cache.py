@@ -13,11 +13,12 @@ An entry is keyed by what determines the embeddings:
   shapes and dtypes) and of the configuration fields that shape its outputs;
 - the sampling rate, the input size, the attention window, the decoder and the format version.
 
-Each entry is one ``.npz`` file (embeddings, timestamps, the key as JSON and a BLAKE2b checksum
-of all three), written atomically. A file that does not load or whose checksum does not
-match is reported, deleted and recomputed. The cache folder is ``$CARL_CACHE_DIR``, else
-``$XDG_CACHE_HOME/carl_studio``, else ``~/.cache/carl_studio``; its embeddings are pruned to
-``max_bytes``, least recently used first. Nothing is ever written next to the user's video.
+Each entry is one ``.npz`` file (embeddings, timestamps, frame indices, blank flags, the key as
+JSON and a BLAKE2b checksum of all of them; see ``ArrayStore``), written atomically. A file
+that does not load or whose checksum does not match is reported, deleted and recomputed. The
+cache folder is ``$CARL_CACHE_DIR``, else ``$XDG_CACHE_HOME/carl_studio``, else
+``~/.cache/carl_studio``; its embeddings are pruned to ``max_bytes``, least recently used first.
+Nothing is ever written next to the user's video.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from .progress import Progress
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CARL_CACHE_DIR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: entries hold frame indices and blank flags too
 _BLOCK = 1 << 20  # read size for hashing
 _SAMPLES, _SAMPLE_BYTES = 16, 4096
 
@@ -126,7 +127,7 @@ def model_digest(model: torch.nn.Module) -> str:
     """Identity of a CARLModel: its state dict and the configuration that shapes its outputs."""
     cfg = getattr(model, "cfg", None)
     extra: dict[str, Any] = {"class": type(model).__name__}
-    if dataclasses.is_dataclass(cfg):
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
         # How many frames go through at once and where the weights came from change nothing.
         extra["cfg"] = {
             k: v
@@ -152,83 +153,71 @@ class EmbeddingKey:
     version: int = FORMAT_VERSION
 
     def digest(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+        return hashlib.blake2b(_key_text(self).encode(), digest_size=20).hexdigest()
 
 
-def _checksum(embs: np.ndarray, timestamps: np.ndarray, meta: bytes) -> np.ndarray:
+def _checksum(arrays: Mapping[str, np.ndarray], meta: bytes) -> np.ndarray:
     h = hashlib.blake2b(digest_size=32)
-    for part in (np.ascontiguousarray(embs).tobytes(), np.ascontiguousarray(timestamps).tobytes(), meta):
+    parts = [meta]
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        parts += [f"{name}|{a.dtype.str}|{a.shape}".encode(), a.tobytes()]
+    for part in parts:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return np.frombuffer(h.digest(), dtype=np.uint8)
 
 
-class EmbeddingCache:
-    """Embeddings and timestamps on disk, keyed by ``EmbeddingKey``.
+class ArrayStore:
+    """Named arrays on disk, one checksummed ``.npz`` per key, written atomically, pruned LRU.
 
-    Layout: ``root/embeddings/ab/abcdef....npz`` and ``root/files/*.json`` (remembered file
-    digests). Safe to share between processes: every write is atomic and a reader sees either
-    a whole entry or none.
+    ``key``: a dataclass; its fields, as JSON, name the entry and are stored in it, so a file
+    that landed under the wrong name is caught too. A file that does not load, whose checksum
+    or key does not match, or that lacks an array is reported, deleted and treated as absent.
+    Safe to share between processes: a reader sees either a whole entry or none.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, max_bytes: int = 4 << 30):
-        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
-        self.max_bytes = max_bytes
+    def __init__(self, folder: str | os.PathLike, max_bytes: int, what: str = "cache entry"):
+        self.folder, self.max_bytes, self.what = Path(folder), max_bytes, what
 
-    @property
-    def entries_dir(self) -> Path:
-        return self.root / "embeddings"
+    def path_of(self, key: Any) -> Path:
+        d = hashlib.blake2b(_key_text(key).encode(), digest_size=20).hexdigest()
+        return self.folder / d[:2] / f"{d}.npz"
 
-    def file_digest(self, path: str | os.PathLike, on_progress: Progress | None = None) -> str:
-        return file_digest(path, self.root / "files", on_progress=on_progress)
-
-    def path_of(self, key: EmbeddingKey) -> Path:
-        d = key.digest()
-        return self.entries_dir / d[:2] / f"{d}.npz"
-
-    def get(self, key: EmbeddingKey) -> tuple[np.ndarray, np.ndarray] | None:
-        """The cached (embeddings, timestamps), or None if absent or corrupt (then deleted)."""
+    def get(self, key: Any, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
         path = self.path_of(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                embs, stamps, meta, checksum = z["embs"], z["timestamps"], z["meta"], z["checksum"]
-            ok = np.array_equal(checksum, _checksum(embs, stamps, meta.tobytes()))
-            ok = ok and json.loads(meta.tobytes()) == dataclasses.asdict(key)
-            ok = ok and embs.ndim == 2 and stamps.shape == (len(embs),)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+                arrays = {name: z[name] for name in names}
+                meta, checksum = z["meta"], z["checksum"]
+            ok = np.array_equal(checksum, _checksum(arrays, meta.tobytes()))
+            ok = ok and meta.tobytes().decode() == _key_text(key)
+        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
             ok = False
         if not ok:
-            log.warning("cache entry %s is corrupt: deleting it; the embeddings are computed again", path)
+            log.warning("%s %s is corrupt: deleting it; it is computed again", self.what, path)
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least recently used goes first when pruning
-        return embs, stamps
+        return arrays
 
-    def put(self, key: EmbeddingKey, embs: np.ndarray, timestamps: np.ndarray) -> Path:
+    def put(self, key: Any, arrays: Mapping[str, np.ndarray]) -> Path:
         path = self.path_of(key)
-        embs = np.ascontiguousarray(embs, dtype=np.float32)
-        timestamps = np.ascontiguousarray(timestamps, dtype=np.float64)
-        meta = np.frombuffer(json.dumps(dataclasses.asdict(key), sort_keys=True).encode(), dtype=np.uint8)
+        meta = np.frombuffer(_key_text(key).encode(), dtype=np.uint8)
+        payload: dict[str, Any] = {**arrays, "meta": meta, "checksum": _checksum(arrays, meta.tobytes())}
         with atomic_open(path, "wb") as f:
-            np.savez(
-                f,
-                embs=embs,
-                timestamps=timestamps,
-                meta=meta,
-                checksum=_checksum(embs, timestamps, meta.tobytes()),
-            )
+            np.savez(f, **payload)
         self.prune()
         return path
 
     def prune(self) -> int:
-        """Delete least recently used entries until the cache holds at most ``max_bytes``."""
+        """Delete least recently used entries until the folder holds at most ``max_bytes``."""
         files = []
-        for p in self.entries_dir.glob("*/*.npz"):
+        for p in self.folder.glob("*/*.npz"):
             with contextlib.suppress(OSError):
                 st = p.stat()
                 files.append((st.st_mtime_ns, st.st_size, p))
@@ -243,22 +232,97 @@ class EmbeddingCache:
         return freed
 
     def clear(self) -> None:
-        for p in self.entries_dir.glob("*/*.npz"):
+        for p in self.folder.glob("*/*.npz"):
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+def _key_text(key: Any) -> str:
+    return json.dumps(dataclasses.asdict(key), sort_keys=True)
+
+
+_EMBEDDING_ARRAYS = ("embs", "timestamps", "indices", "blank")
+
+
+class EmbeddingCache:
+    """A video's embeddings, timestamps, frame indices and blank flags on disk, by ``EmbeddingKey``.
+
+    Layout: ``root/embeddings/ab/abcdef....npz`` and ``root/files/*.json`` (remembered file
+    digests). Safe to share between processes: every write is atomic and a reader sees either
+    a whole entry or none.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, max_bytes: int = 4 << 30):
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self._store = ArrayStore(self.root / "embeddings", max_bytes, "cache entry")
+
+    @property
+    def max_bytes(self) -> int:
+        return self._store.max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        self._store.max_bytes = value
+
+    @property
+    def entries_dir(self) -> Path:
+        return self._store.folder
+
+    def file_digest(self, path: str | os.PathLike, on_progress: Progress | None = None) -> str:
+        return file_digest(path, self.root / "files", on_progress=on_progress)
+
+    def path_of(self, key: EmbeddingKey) -> Path:
+        return self._store.path_of(key)
+
+    def get(self, key: EmbeddingKey) -> dict[str, np.ndarray] | None:
+        """The cached ``embs``, ``timestamps``, ``indices`` and ``blank``; None if absent or corrupt."""
+        found = self._store.get(key, _EMBEDDING_ARRAYS)
+        if found is None:
+            return None
+        n = len(found["embs"])
+        if found["embs"].ndim != 2 or any(found[k].shape != (n,) for k in _EMBEDDING_ARRAYS[1:]):
+            log.warning("cache entry %s is corrupt: deleting it; it is computed again", self.path_of(key))
+            with contextlib.suppress(OSError):
+                self.path_of(key).unlink()
+            return None
+        return found
+
+    def put(
+        self,
+        key: EmbeddingKey,
+        embs: np.ndarray,
+        timestamps: np.ndarray,
+        indices: np.ndarray,
+        blank: np.ndarray,
+    ) -> Path:
+        arrays: dict[str, np.ndarray] = {
+            "embs": np.ascontiguousarray(embs, dtype=np.float32),
+            "timestamps": np.ascontiguousarray(timestamps, dtype=np.float64),
+            "indices": np.ascontiguousarray(indices, dtype=np.int64),
+            "blank": np.ascontiguousarray(blank, dtype=bool),
+        }
+        return self._store.put(key, arrays)
+
+    def prune(self) -> int:
+        """Delete least recently used entries until the cache holds at most ``max_bytes``."""
+        return self._store.prune()
+
+    def clear(self) -> None:
+        self._store.clear()
 
 
 def window_text(window: Any) -> str:
     """A stable text form of an AttentionWindow (or None) for cache keys."""
     if window is None:
         return "full"
-    if dataclasses.is_dataclass(window):
+    if dataclasses.is_dataclass(window) and not isinstance(window, type):
         return json.dumps(dataclasses.asdict(window), sort_keys=True)
     return str(window)
 
 
 __all__ = [
     "CACHE_ENV",
+    "ArrayStore",
     "EmbeddingCache",
     "EmbeddingKey",
     "default_cache_dir",

@@ -21,7 +21,8 @@ class _Bar:
     """A tqdm bar driven by ``on_progress(done, total, message)`` callbacks."""
 
     def __init__(self, unit: str):
-        self.unit, self.bar = unit, None
+        self.unit = unit
+        self.bar: Any = None  # a tqdm bar, made on the first call
 
     def __call__(self, done: int, total: int, message: str) -> None:
         from tqdm import tqdm
@@ -105,8 +106,9 @@ def _fps_arg(text: str) -> str | float:
 
 def _load_model(a: argparse.Namespace) -> Any:
     from .checkpoint import load_checkpoint
+    from .devices import resolve_device
 
-    return load_checkpoint(a.checkpoint, device=a.device if a.device != "auto" else None)
+    return load_checkpoint(a.checkpoint, device=resolve_device(a.device))
 
 
 def _embedder(model: Any, a: argparse.Namespace) -> Any:
@@ -124,7 +126,7 @@ def _resolve_fps(fps: str | float, model: Any) -> float | None:
     return default_fps(model.device) if fps == "auto" else float(fps)
 
 
-def _embed(embedder: Any, path: str, fps: float | None) -> tuple[Any, Any]:
+def _embed(embedder: Any, path: str, fps: float | None) -> Any:
     bar = _Bar("frame")
     try:
         return embedder.embed(path, fps, on_progress=bar)
@@ -146,25 +148,14 @@ def cmd_embed(a: argparse.Namespace) -> None:
     print(f"wrote {embs.shape[0]} x {embs.shape[1]} embeddings to {out} (timestamps: {stamps})")
 
 
-def _frame_numbers(path: str, times: Any) -> list[int]:
-    """The frame number in the file of each embedded frame (by its timestamp)."""
-    import numpy as np
-
-    from .video import open_video
-
-    all_times = open_video(path).timestamps
-    idx = np.searchsorted(all_times, np.asarray(times) - 1e-9).clip(0, len(all_times) - 1)
-    return idx.tolist()
-
-
 def cmd_align(a: argparse.Namespace) -> None:
     from .align import dtw, poor_match_cost, write_alignment_json
 
     model = _load_model(a)
     embedder = _embedder(model, a)
     fps = _resolve_fps(a.fps, model)
-    ea, ta = _embed(embedder, a.video_a, fps)
-    eb, tb = _embed(embedder, a.video_b, fps)
+    ra, rb = _embed(embedder, a.video_a, fps), _embed(embedder, a.video_b, fps)
+    (ea, ta), (eb, tb) = ra, rb
     opened = a.open_begin or a.open_end
     al = dtw(
         ea,
@@ -178,8 +169,8 @@ def cmd_align(a: argparse.Namespace) -> None:
     )
     mapping = al.mapping(ea, eb)
     videos = {
-        side: {"path": str(Path(p).resolve()), "fps_sampled": fps, "frames": _frame_numbers(p, t)}
-        for side, p, t in (("a", a.video_a, ta), ("b", a.video_b, tb))
+        side: {"path": str(Path(p).resolve()), "fps_sampled": fps, "frames": r.indices.tolist()}
+        for side, p, r in (("a", a.video_a, ra), ("b", a.video_b, rb))
     }
     write_alignment_json(a.out, al, mapping, ta, tb, videos=videos, model=str(a.checkpoint))
     print(
@@ -193,7 +184,7 @@ def cmd_align(a: argparse.Namespace) -> None:
         out = write_side_by_side(
             a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
             height=a.height, fps=a.export_fps, timeline=a.timeline, b_to_a=mapping.b_to_a,
-            path=(al.path_a, al.path_b), on_progress=bar,
+            path=(al.path_a.tolist(), al.path_b.tolist()), on_progress=bar,
             similarity=mapping.similarity_b if a.timeline == "b" else mapping.similarity_a,
         )  # fmt: skip
         bar.close()
@@ -320,10 +311,9 @@ def cmd_strip(a: argparse.Namespace) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    from .checkpoint import load_checkpoint
     from .evaluate import evaluate_dataset, format_metrics
 
-    model = load_checkpoint(a.checkpoint, device=a.device if a.device != "auto" else None)
+    model = _load_model(a)
     bar = _Bar("video")
     metrics = evaluate_dataset(model, a.data, fps=a.fps, on_progress=bar)
     bar.close()

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -69,7 +69,8 @@ class DataConfig:
     num_frames: int = 240  # frames per view in training (the authors' TRAIN.NUM_FRAMES)
     sampling_region: float = 1.5
     consistent_offset: float = 0.2
-    window: str = "video"  # time_augment's block: the whole video (Pouring, PennAction) or one clip (FineGym)
+    # time_augment's block: the whole video (Pouring, PennAction) or one clip (FineGym)
+    window: Literal["video", "clip"] = "video"
     fps: float | None = None  # resample videos to this rate when reading a folder of videos
     random_crop: bool = True
     random_flip: bool = True

@@ -43,7 +43,7 @@ from .errors import ConfigError, VideoError
 from .model import DEFAULT_WINDOW, AttentionWindow, CARLModel
 from .preprocess import normalize
 from .progress import Progress, format_duration
-from .video import check_fps, check_video_file, open_video
+from .video import FrameStream, blank_frames, check_fps, check_video_file, open_video
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,55 @@ BACKENDS = ("auto", "onnx", "torch")
 PREFETCH = 3  # decoded chunks waiting for the model: enough to ride out decoding hiccups
 STALL_SECONDS = 600.0  # no chunk from the decoder for this long: give up rather than hang
 _CPU_FPS, _GPU_FPS = 10.0, 30.0
+
+
+class EmbedResult(tuple):
+    """A video's embeddings: the pair ``(embeddings, times)`` that also carries, by name,
+    where each embedded frame is in the file and whether it is blank. Like ``os.stat_result``:
+
+        embs, times = embed_video(model, path)    # the public contract: a pair
+        result = embed_video(model, path)
+        result.embeddings  # (T, D) float32, L2-normalised
+        result.times       # (T,) float64 presentation times in seconds from the first frame
+        result.indices     # (T,) int64 frame numbers in the file (presentation order)
+        result.blank       # (T,) bool: black or otherwise nearly uniform frames (``video.blank_frames``)
+
+    ``indices`` are the decoded frames' own numbers, right for variable frame rates and files
+    whose first frame starts late, where ``round(time * fps)`` is not. ``len(result)`` is 2, as
+    for any pair; the number of frames is ``len(result.times)``.
+    """
+
+    indices: np.ndarray
+    blank: np.ndarray
+
+    def __new__(cls, embeddings: np.ndarray, times: np.ndarray, indices: np.ndarray, blank: np.ndarray):
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        times = np.asarray(times, dtype=np.float64)
+        n = len(embeddings)
+        if embeddings.ndim != 2 or any(np.shape(a) != (n,) for a in (times, indices, blank)):
+            raise ValueError(
+                f"an EmbedResult needs (T, D) embeddings and (T,) times, indices and blank flags, got "
+                f"{embeddings.shape}, {times.shape}, {np.shape(indices)}, {np.shape(blank)}"
+            )
+        self = super().__new__(cls, (embeddings, times))
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.blank = np.asarray(blank, dtype=bool)
+        return self
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self[0]
+
+    @property
+    def times(self) -> np.ndarray:
+        return self[1]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EmbedResult, (self[0], self[1], self.indices, self.blank))
+
+    def __repr__(self) -> str:
+        d = self[0].shape[1] if self[0].ndim == 2 else "?"
+        return f"EmbedResult({len(self[1])} frames x {d}, {int(self.blank.sum())} blank)"
 
 
 def default_fps(device: torch.device | str | None = None) -> float:
@@ -108,7 +157,7 @@ class _OnnxEngine:
 
 
 class _Prefetch:
-    """Iterate ``source`` in a background thread, ``depth`` items ahead.
+    """Iterate ``source`` in a background thread, ``depth`` items ahead, each through ``work``.
 
     Errors in the thread are raised in the consumer; leaving the ``with`` block early stops the
     thread. A producer silent for ``stall`` seconds is reported rather than waited on forever.
@@ -116,8 +165,8 @@ class _Prefetch:
 
     _END = object()
 
-    def __init__(self, source: Iterable[Any], prepare: Callable[[Any], Any], depth: int, stall: float):
-        self.source, self.prepare, self.stall = source, prepare, stall
+    def __init__(self, source: Iterable[Any], work: Callable[[Any], Any], depth: int, stall: float):
+        self.source, self.work, self.stall = source, work, stall
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="carl-decode", daemon=True)
@@ -133,8 +182,8 @@ class _Prefetch:
 
     def _run(self) -> None:
         try:
-            for frames, stamps in self.source:
-                if not self._put((self.prepare(frames), stamps)):
+            for item in self.source:
+                if not self._put(self.work(item)):  # in this thread: the consumer only runs the model
                     return
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(exc)
@@ -300,8 +349,9 @@ class Embedder:
         fps: float | None = None,
         *,
         on_progress: Progress | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings (T, D) float32 L2-normalised, timestamps (T,) float64 seconds) of a video."""
+    ) -> EmbedResult:
+        """A video's ``EmbedResult``: the pair (embeddings (T, D), times (T,) s), with each frame's
+        index in the file and whether it is blank."""
         check_fps(fps)
         path = Path(path)
         check_video_file(path)
@@ -310,38 +360,45 @@ class Embedder:
             key = self.key(path, fps, on_progress)
             hit = self.cache.get(key)
             if hit is not None:
+                n = len(hit["embs"])
                 if on_progress:
-                    on_progress(len(hit[0]), len(hit[0]), f"{path.name}: {len(hit[0])} frames from the cache")
-                return hit
+                    on_progress(n, n, f"{path.name}: {n} frames from the cache")
+                return EmbedResult(hit["embs"], hit["timestamps"], hit["indices"], hit["blank"])
         size = self.model.cfg.image_size
         stream = open_video(path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder)
         engine = self._get_engine()
         was_training = self.model.training
         self.model.eval()
         try:
-            embs, stamps = self._run(stream, engine, _Meter(len(stream), on_progress, path.name))
+            result = self._run(stream, engine, _Meter(len(stream), on_progress, path.name))
         finally:
             self.model.train(was_training)
         if key is not None and self.cache is not None:
             try:
-                self.cache.put(key, embs, stamps)
+                self.cache.put(key, result.embeddings, result.times, result.indices, result.blank)
             except OSError as exc:  # a full or read-only disk must not lose the result
                 log.warning("could not write the embedding cache (%s)", exc)
-        return embs, stamps
+        return result
 
-    def _run(
-        self, stream: Any, engine: _TorchEngine | _OnnxEngine, meter: _Meter
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, stream: FrameStream, engine: _TorchEngine | _OnnxEngine, meter: _Meter) -> EmbedResult:
         total = len(stream)
         feats = torch.empty(total, self.model.cfg.hidden_size)
         stamps = np.empty(total, dtype=np.float64)
+        indices = np.empty(total, dtype=np.int64)
+        blank = np.empty(total, dtype=bool)
+
+        def decoded(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[Any, ...]:
+            idx, frames, ts = chunk  # in the decoding thread, while the model works on the last chunk
+            return engine.prepare(frames), ts, idx, blank_frames(frames)
+
         done = 0
         meter(0)
-        with _Prefetch(stream, engine.prepare, PREFETCH, STALL_SECONDS) as chunks:
-            for x, ts in chunks:
+        with _Prefetch(stream.indexed(), decoded, PREFETCH, STALL_SECONDS) as chunks:
+            for x, ts, idx, flat in chunks:
                 n = min(len(ts), total - done)  # a stream never yields more than planned
-                feats[done : done + n] = engine(x)[:n]
-                stamps[done : done + n] = ts[:n]
+                part = slice(done, done + n)
+                feats[part] = engine(x)[:n]
+                stamps[part], indices[part], blank[part] = ts[:n], idx[:n], flat[:n]
                 done += n
                 meter(done)
         if done == 0:
@@ -351,7 +408,7 @@ class Embedder:
             meter.on_progress(
                 done, done, f"{stream.info.path.name}: {done} frames at {meter.rate(done):.1f} frames/s"
             )
-        return embs, stamps[:done].copy()
+        return EmbedResult(embs, stamps[:done].copy(), indices[:done].copy(), blank[:done].copy())
 
 
 def embed_video(
@@ -365,8 +422,10 @@ def embed_video(
     backend: str = "auto",
     decoder: str = "auto",
     window: AttentionWindow | None = DEFAULT_WINDOW,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings (T, D) float32, L2-normalised, and timestamps (T,) in seconds of a video file.
+) -> EmbedResult:
+    """Embeddings (T, D) float32, L2-normalised, and timestamps (T,) in seconds of a video file,
+    as an ``EmbedResult``: it unpacks as that pair and carries ``indices`` (each embedded frame's
+    number in the file) and ``blank`` (black or uniform frames) by name.
 
     ``fps=None`` embeds every decoded frame; otherwise frames nearest to 0, 1/fps, 2/fps, ...
     (never repeated; every frame when ``fps`` is at least the video's rate). ``default_fps``
@@ -381,4 +440,4 @@ def embed_video(
     return embedder.embed(path, fps, on_progress=on_progress)
 
 
-__all__ = ["BACKENDS", "Embedder", "default_fps", "embed_video"]
+__all__ = ["BACKENDS", "EmbedResult", "Embedder", "default_fps", "embed_video"]

@@ -62,8 +62,9 @@ class ImageNetFeatures(CARLModel):
             embedding_size=channels,
         )
         self.backbone = net
-        self.head = PooledHead(channels)
-        self.projection = nn.Identity()
+        # Duck-typed stand-ins (frame_features and sequence; a projection that does nothing).
+        self.head = PooledHead(channels)  # type: ignore[assignment]
+        self.projection = nn.Identity()  # type: ignore[assignment]
         self.requires_grad_(False)
         self.eval()
 

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from carl_core.align import Metric
 
 __all__ = ["scl_loss", "weak_pairs", "weak_scl_loss", "VideoPairs"]
 
@@ -151,7 +154,7 @@ def weak_pairs(
     masks: Tensor | None,
     labels: Tensor | Sequence[int],
     *,
-    metric: str = "sqeuclidean",
+    metric: Metric = "sqeuclidean",
     dtw_fn: Callable[[np.ndarray, np.ndarray], Any] | None = None,
 ) -> VideoPairs:
     """Pair the videos of a batch that share a video-level label, aligned by DTW.
@@ -247,7 +250,7 @@ def weak_scl_loss(
     *,
     temperature: float = 0.1,
     label_variance: float = 10.0,
-    metric: str = "sqeuclidean",
+    metric: Metric = "sqeuclidean",
     dtw_fn: Callable[[np.ndarray, np.ndarray], Any] | None = None,
 ) -> Tensor:
     """SCL over the cross-video pairs of ``weak_pairs``; add it to ``scl_loss`` on the views.

@@ -292,7 +292,7 @@ def _cache_key(x: np.ndarray, params: dict) -> str:
     h = hashlib.blake2b(digest_size=16)
     header = {"v": _CACHE_VERSION, "umap": umap_version, "shape": list(x.shape), **params}
     h.update(json.dumps(header, sort_keys=True).encode())
-    h.update(memoryview(x).cast("B"))
+    h.update(np.ascontiguousarray(x).view(np.uint8).data)
     return h.hexdigest()
 
 

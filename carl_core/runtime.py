@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +47,9 @@ from torch import nn
 from .cache import default_cache_dir, tensors_digest
 from .io import atomic_open
 from .preprocess import normalize
+
+if TYPE_CHECKING:
+    from .model import CARLModel
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +126,7 @@ class OrtModel:
 class PixelsToFeatures(nn.Module):
     """uint8 (N, S, S, 3) RGB -> (N, hidden): normalisation, backbone, pooling, FC layers."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: CARLModel):
         super().__init__()
         self.backbone, self.head = model.backbone, model.head
 
@@ -131,7 +135,7 @@ class PixelsToFeatures(nn.Module):
         return self.head.frame_features(self.backbone(x))
 
 
-def _frame_encoder_parts(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+def _frame_encoder_parts(model: CARLModel) -> list[tuple[str, torch.Tensor]]:
     # The transformer and the projection head are not in this graph: their weights are not hashed.
     state = model.state_dict()
     skip = ("head.layers.", "head.to_embedding.", "head.pos_drop.", "projection.")
@@ -147,7 +151,7 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path) -> None:
         torch.onnx.export(
             module,
             (example,),
-            buf,
+            buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to any file object
             dynamo=False,
             opset_version=OPSET,
             input_names=["input"],
@@ -178,7 +182,11 @@ class _Graph:
 
     def path(self, onnx_dir: str | os.PathLike | None) -> Path:
         folder = Path(onnx_dir).expanduser() if onnx_dir is not None else default_onnx_dir()
-        extra = {"kind": self.kind, "input": list(self.example.shape[1:]), "dtype": str(self.example.dtype)}
+        extra: dict[str, Any] = {
+            "kind": self.kind,
+            "input": list(self.example.shape[1:]),
+            "dtype": str(self.example.dtype),
+        }
         extra |= {"torch": torch.__version__, "opset": OPSET}
         size = self.example.shape[2]
         return folder / f"{self.kind}-{self.name}-{size}px-{tensors_digest(self.tensors, extra)[:24]}.onnx"
@@ -206,14 +214,14 @@ def _session(graph: _Graph, onnx_dir: str | os.PathLike | None, threads: int | N
     return session
 
 
-def _frames_graph(model: nn.Module) -> _Graph:
+def _frames_graph(model: CARLModel) -> _Graph:
     size = model.cfg.image_size
     example = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8))
     module = PixelsToFeatures(model).eval()
     return _Graph("frames", module, example, _frame_encoder_parts(model), model.backbone.name)
 
 
-def _frozen_graph(model: nn.Module) -> _Graph:
+def _frozen_graph(model: CARLModel) -> _Graph:
     size = model.cfg.image_size
     frozen = model.backbone.frozen.eval()
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -221,13 +229,13 @@ def _frozen_graph(model: nn.Module) -> _Graph:
     return _Graph("frozen", frozen, example, tensors, model.backbone.name)
 
 
-def export_path(model: nn.Module, kind: str = "frames", onnx_dir: str | os.PathLike | None = None) -> Path:
+def export_path(model: CARLModel, kind: str = "frames", onnx_dir: str | os.PathLike | None = None) -> Path:
     """Where the ``kind`` ("frames" or "frozen") graph of ``model`` is (or will be) on disk."""
     return (_frames_graph if kind == "frames" else _frozen_graph)(model).path(onnx_dir)
 
 
 def frame_encoder(
-    model: nn.Module, onnx_dir: str | os.PathLike | None = None, threads: int | None = None
+    model: CARLModel, onnx_dir: str | os.PathLike | None = None, threads: int | None = None
 ) -> OrtModel:
     """ONNX Runtime session: uint8 (N, S, S, 3) frames -> (N, hidden) float32 features.
 
@@ -243,14 +251,14 @@ def frame_encoder(
 
 
 def frozen_encoder(
-    model: nn.Module, onnx_dir: str | os.PathLike | None = None, threads: int | None = None
+    model: CARLModel, onnx_dir: str | os.PathLike | None = None, threads: int | None = None
 ) -> OrtModel:
     """ONNX Runtime session: normalised float (N, 3, S, S) frames -> frozen-stage feature maps."""
     return _session(_frozen_graph(model), onnx_dir, threads)
 
 
 def fast_frozen_features(
-    model: nn.Module, onnx_dir: str | os.PathLike | None = None
+    model: CARLModel, onnx_dir: str | os.PathLike | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """``model.frozen_features`` through ONNX Runtime where that is faster (CPU), else PyTorch.
 

@@ -729,9 +729,9 @@ def make_dataset(
         in_val[-1] = True  # tiny sets (one video per class) still get a val split to evaluate on
 
     for split, chosen in (("train", ~in_val), ("val", in_val)):
-        videos = []
+        videos: list[dict[str, Any]] = []
         action_to_indices: list[list[int]] = [[] for _ in classes]
-        for i in np.flatnonzero(chosen):
+        for i in map(int, np.flatnonzero(chosen)):
             a = classes.index(actions[i])
             vid = len(videos)
             videos.append(

@@ -137,7 +137,7 @@ class FeatureCache:
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    out = {k: torch.stack([it[k] for it in items]) for k in ("steps", "masks")}
+    out: dict[str, Any] = {k: torch.stack([it[k] for it in items]) for k in ("steps", "masks")}
     if items[0].get("views") is not None:
         out["views"] = torch.stack([it["views"] for it in items])
     out["seq_lens"] = torch.tensor([[it["seq_len"]] * 2 for it in items])

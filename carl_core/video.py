@@ -47,7 +47,9 @@ from carl_core.video_writer import write_video  # the writer's old home: imports
 
 __all__ = [
     "FrameStream",
+    "BLANK_STD",
     "VideoInfo",
+    "blank_frames",
     "check_fps",
     "check_video_file",
     "iter_video",
@@ -434,6 +436,7 @@ def _keyframe_before(probe: _Probe, index: int) -> int:
 def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, seek: bool):
     with av.open(str(probe.info.path), mode="r") as container:
         stream = container.streams[probe.stream_index]
+        assert isinstance(stream, av.video.stream.VideoStream)  # the probe chose it as the video
         stream.thread_type = "AUTO"
         # Matching frames by pts keeps a frame the decoder drops from shifting the ones after it.
         # AVI stores no presentation times (its pts are in decode order), so there we count.
@@ -606,8 +609,34 @@ class FrameStream:
         return len(self._order)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        chunks = _chunks(self._probe, self._order, self._size, self._chunk, self._backend, self._on_progress)
-        return ((frames, times) for _, frames, times in chunks)
+        return ((frames, times) for _, frames, times in self.indexed())
+
+    def indexed(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Chunks ``(indices (t,) int64, frames, timestamps)``: each frame's index in the file,
+        which differs from the plan's where a damaged stretch did not decode."""
+        return _chunks(self._probe, self._order, self._size, self._chunk, self._backend, self._on_progress)
+
+
+# Frames whose (grey, about 32 x 32) picture varies less than this, in grey levels of 0-255, are
+# blank: black, a fade's end, a uniform card. Measured on the real clips at the model's input
+# size: the lowest per-frame standard deviation of any picture with content is 27 (a dim
+# indoor clip, mmaction2__test.mp4); a fade to black (ikramaliokz__squat.mp4, frames 768-783)
+# falls 49, 43, ..., 15, 10, 6.3 and then under 6 to 0, the last faint figure being at 10; a
+# blurred title card over the action (tayyab__pushup2.mp4's first frames) is at 76-81.
+BLANK_STD = 8.0
+
+
+def blank_frames(frames: np.ndarray) -> np.ndarray:
+    """(t,) bool: which uint8 (t, H, W, 3) frames are blank (nearly uniform: black, white, grey).
+
+    Cheap: the standard deviation of a strided grey copy of about 32 x 32 pixels per frame.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or len(frames) == 0:
+        return np.zeros(len(frames), dtype=bool)
+    step = max(1, min(frames.shape[1:3]) // 32)
+    grey = frames[:, ::step, ::step].mean(axis=3, dtype=np.float32)
+    return grey.std(axis=(1, 2)) < BLANK_STD
 
 
 def open_video(

@@ -113,7 +113,7 @@ def _encode(
         options["movflags"] = "+faststart"  # a browser can start playing before the file has loaded
     count = 0
     with av.open(str(tmp), mode="w", options=options) as container:
-        stream = None
+        stream: av.video.stream.VideoStream | None = None
         shape = None
         for frame in frames:
             arr = _rgb_frame(frame)
@@ -121,10 +121,13 @@ def _encode(
                 h, w = arr.shape[:2]
                 if pix_fmt in _EVEN_PIX_FMTS:
                     h, w = h + h % 2, w + w % 2
-                stream = container.add_stream(codec, rate=rate)
+                added = container.add_stream(codec, rate=rate)
+                if not isinstance(added, av.video.stream.VideoStream):
+                    raise ConfigError(f"{codec} is not a video codec: choose one such as libx264")
+                stream = added
                 stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
                 stream.codec_context.time_base = 1 / rate
-                codec_options = {}
+                codec_options: dict[str, str] = {}
                 if codec in _CRF_CODECS:
                     codec_options["crf"] = str(crf)
                 if codec.startswith("libvpx"):

@@ -15,6 +15,14 @@ _SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_CLIPS = Path(os.environ.get("CARL_REAL_CLIPS") or _SHARED / "data" / "real_clips")
 
 
+def real_clip(name: str) -> Path:
+    """The path of a real clip; the calling test (or fixture) is skipped where it is absent."""
+    path = REAL_CLIPS / name
+    if not path.is_file():
+        pytest.skip(f"real clip {name} not found: {REAL_CLIPS} is absent (see ../shared)")
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _threads():
     torch.set_num_threads(2)

@@ -98,14 +98,15 @@ def test_alignment_json_holds_path_mappings_and_times(studio_env) -> None:
     at = run_app()
     no_failures(at)
     memo = at.session_state["embeddings"]
-    (ka, (ea, ta)), (kb, (eb, tb)) = list(memo.items())[:2]
+    (ka, ra), (kb, rb) = list(memo.items())[:2]
+    (ea, _), (eb, tb) = ra, rb  # an EmbedResult unpacks as the (embeddings, times) pair
     result = compute.align(ka, kb, ea, eb, "auto", False, False)
     video = type("V", (), {"name": "x.mp4"})
     doc = json.loads(
         compute.alignment_json(
             result,
-            compute.Embedded(video, ea, ta, None, ka),
-            compute.Embedded(video, eb, tb, None, kb),
+            compute.Embedded(video, ra, None, ka),
+            compute.Embedded(video, rb, None, kb),
             "test model",
         )
     )
@@ -183,6 +184,23 @@ def test_an_uploaded_video_is_kept_in_a_private_folder(studio_env) -> None:
     assert len(saved) == 1 and saved[0].name.endswith("take_2_final_.mp4")
 
 
+def test_frame_numbers_shown_are_the_decoded_frames_of_a_variable_rate_file(studio_env, tmp_path) -> None:
+    # Frames presented at 0.7, 0.733, 0.8, ... s of the stream, each carrying its number as a
+    # barcode; sampled at 5 per second. round(time x fps) would number them otherwise.
+    from tests.test_robustness import LATE_MS, encode
+
+    path = encode(tmp_path / "late_vfr.mp4", 10, pts_ms=LATE_MS)
+    at = run_app()
+    at.selectbox(key="fps_choice").set_value("5 per second")
+    at.selectbox(key="video_src_A").set_value("Upload a video…").run()
+    at.file_uploader(key="upload_A").upload(path.name, path.read_bytes(), "video/mp4")
+    at.run()
+    no_failures(at)
+    data = player_data(at)["a"]
+    assert data["frames"] == [0, 3, 6, 7]
+    assert data["times"] == pytest.approx([0.0, 0.133, 0.366, 0.6], abs=1e-3)
+
+
 def test_a_video_path_that_does_not_exist(studio_env) -> None:
     at = run_app()
     at.selectbox(key="video_src_A").set_value("A video file on this machine…").run()
@@ -249,21 +267,18 @@ def test_selected_frames_show_as_thumbnails_that_jump_the_player(studio_env) -> 
 
         from app import session, tab_map
         from app.compute import Embedded
+        from carl_core.embed import EmbedResult
 
         videos = {
             s: session.open_video(s.upper(), session.SAMPLES_DIR / f"squat_{s}.mp4", f"{s}.mp4", "sample")
             for s in "ab"
         }
-        embedded = {
-            s: Embedded(
-                v,
-                np.eye(8, dtype=np.float32)[np.arange(v.num_frames) % 8],
-                np.arange(v.num_frames) / v.fps,
-                None,
-                s,
-            )
-            for s, v in videos.items()
-        }
+        embedded = {}
+        for s, v in videos.items():
+            n = v.num_frames
+            embs = np.eye(8, dtype=np.float32)[np.arange(n) % 8]
+            result = EmbedResult(embs, np.arange(n) / v.fps, np.arange(n), np.zeros(n, bool))
+            embedded[s] = Embedded(v, result, None, s)
         tab_map.thumbnails(embedded, [("b", 30), ("a", 5), ("a", 120)])
 
     at = AppTest.from_function(page, default_timeout=120).run()

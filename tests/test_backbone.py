@@ -20,16 +20,16 @@ from torch import nn
 from carl_core import backbone as bb
 from carl_core.errors import ConfigError, WeightsError
 from carl_core.preprocess import normalize
-from tests.conftest import REAL_CLIPS
+from tests.conftest import real_clip
 
-GOLF = REAL_CLIPS / "golfdb__test_video.mp4"
+GOLF = "golfdb__test_video.mp4"
 GOLF_BALL = 574  # ImageNet class index
 
 
 def _golf_frames(indices: tuple[int, ...] = (0, 120)) -> torch.Tensor:
     """RGB frames in [0, 1], resized (short side 256) and centre-cropped to 224, as (N, 3, 224, 224)."""
     frames = []
-    with av.open(str(GOLF)) as container:
+    with av.open(str(real_clip(GOLF))) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i in indices:
                 frames.append(frame.to_ndarray(format="rgb24"))

@@ -14,6 +14,7 @@ import torch
 
 from carl_core import embed as embed_module
 from carl_core.cache import (
+    FORMAT_VERSION,
     EmbeddingCache,
     EmbeddingKey,
     default_cache_dir,
@@ -146,10 +147,29 @@ def test_corrupt_entry_is_detected_and_recomputed(model, video, tmp_path, caplog
     assert cache.get(key) is not None  # rewritten whole
 
 
+def _arrays(n: int, d: int) -> tuple[np.ndarray, ...]:
+    """What an entry holds: embeddings, timestamps, frame indices, blank flags."""
+    return np.ones((n, d), np.float32), np.arange(n, dtype=np.float64), np.arange(n), np.zeros(n, bool)
+
+
+def test_an_entry_of_the_old_format_is_a_miss(model, video, tmp_path):
+    # Version 1 held no frame indices nor blank flags: such an entry is never read as version 2.
+    embedder = Embedder(model, cache_dir=tmp_path)
+    key = embedder.key(video, None)
+    assert key.version == FORMAT_VERSION == 2
+    old = dataclasses.replace(key, version=1)
+    cache = EmbeddingCache(tmp_path)
+    cache.put(old, *_arrays(24, 128))
+    assert cache.get(key) is None
+    result = embedder.embed(video)
+    assert not np.allclose(result.embeddings, 1.0) and result.indices.tolist() == list(range(24))
+    assert cache.get(key) is not None
+
+
 def test_a_tampered_entry_with_valid_zip_is_caught_by_the_checksum(tmp_path):
     cache = EmbeddingCache(tmp_path)
     key = EmbeddingKey("v" * 40, "m" * 40, None, 64, "full")
-    path = cache.put(key, np.ones((3, 4), np.float32), np.arange(3.0))
+    path = cache.put(key, *_arrays(3, 4))
     with np.load(path) as z:
         parts = dict(z)
     parts["embs"] = parts["embs"] * 2  # a well-formed file with wrong numbers
@@ -167,7 +187,7 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", fail)
     with pytest.raises(OSError):
-        cache.put(key, np.ones((3, 4), np.float32), np.arange(3.0))
+        cache.put(key, *_arrays(3, 4))
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no partial entry, no temp file
 
 
@@ -182,7 +202,7 @@ def test_prune_drops_least_recently_used(tmp_path):
     cache = EmbeddingCache(tmp_path, max_bytes=10**9)
     keys = [EmbeddingKey(str(i) * 40, "m" * 40, None, 64, "full") for i in range(4)]
     for i, k in enumerate(keys):
-        p = cache.put(k, np.ones((100, 128), np.float32), np.arange(100.0))
+        p = cache.put(k, *_arrays(100, 128))
         os.utime(p, ns=(i * 10**9, i * 10**9))
     assert cache.get(keys[0]) is not None  # used now: the newest
     size = cache.path_of(keys[0]).stat().st_size

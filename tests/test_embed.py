@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from fractions import Fraction
@@ -13,11 +14,13 @@ import pytest
 import torch
 
 from carl_core.config import load_preset
-from carl_core.embed import Embedder, _Prefetch, default_fps, embed_video
+from carl_core.embed import Embedder, EmbedResult, _Prefetch, default_fps, embed_video
 from carl_core.errors import ConfigError, VideoError
 from carl_core.model import DEFAULT_WINDOW, AttentionWindow, CARLModel
 from carl_core.preprocess import preprocess
-from carl_core.video import read_video
+from carl_core.video import blank_frames, read_video
+from carl_core.video_writer import write_video
+from tests.conftest import real_clip
 
 pytestmark = pytest.mark.timeout(120)
 S = 64
@@ -68,6 +71,38 @@ def test_streamed_embeddings_equal_embedding_all_frames_at_once(model, video):
     np.testing.assert_allclose(embs, expected, atol=1e-5)
     np.testing.assert_array_equal(ts, stamps)
     np.testing.assert_allclose(ts, np.arange(40) / 30, atol=1e-9)
+
+
+def test_the_result_is_a_pair_that_carries_indices_and_blank_frames(model, tmp_path):
+    # 12 frames of blobs, 4 black (a fade's end), 2 white, 2 mid-grey: 8 blank frames in all.
+    blobs, _ = read_video(noise_video(tmp_path / "blobs.mp4", 12), size=(S, S))
+    flat = [np.full((S, S, 3), v, np.uint8) for v in (0, 0, 0, 0, 255, 255, 128, 128)]
+    path = write_video(tmp_path / "fade.mp4", [*blobs, *flat], 30.0)
+    result = embed_video(model, path, cache_dir=tmp_path / "cache")
+    embs, times = result  # the public contract: a pair
+    assert len(result) == 2 and isinstance(result, tuple) and result.embeddings is embs
+    assert embs.shape == (20, 128) and result.times is times and times.shape == (20,)
+    assert result.indices.dtype == np.int64 and result.indices.tolist() == list(range(20))
+    assert result.blank.dtype == bool and result.blank.tolist() == [False] * 12 + [True] * 8
+    sampled = embed_video(model, path, fps=10, cache_dir=tmp_path / "cache")  # every third frame
+    assert sampled.indices.tolist() == list(range(0, 20, 3)) and sampled.blank.sum() == 3
+    again = embed_video(model, path, fps=10, cache_dir=tmp_path / "cache")  # from the cache
+    np.testing.assert_array_equal(again.indices, sampled.indices)
+    np.testing.assert_array_equal(again.blank, sampled.blank)
+    assert pickle.loads(pickle.dumps(again)).indices.tolist() == again.indices.tolist()
+    with pytest.raises(ValueError, match="EmbedResult needs"):
+        EmbedResult(embs, times[:3], result.indices, result.blank)
+
+
+def test_blank_frames_on_real_clips():
+    # The squat clip fades to black from frame 768; the man is last faintly visible at 775.
+    frames, _ = read_video(real_clip("ikramaliokz__squat.mp4"), indices=range(760, 851), size=(224, 224))
+    assert np.flatnonzero(blank_frames(frames)).tolist() == list(range(776 - 760, 851 - 760))
+    # A blurred title card over the action is a picture, not a blank: nothing flagged.
+    frames, _ = read_video(real_clip("tayyab__pushup2.mp4"), indices=range(0, 90, 3), size=(224, 224))
+    assert not blank_frames(frames).any()
+    frames, _ = read_video(real_clip("mmaction2__test.mp4"), fps=5, size=(64, 64))  # the dimmest clip
+    assert not blank_frames(frames).any()
 
 
 def test_onnx_engine_gives_the_same_embeddings(model, video):

@@ -29,10 +29,10 @@ from carl_core.config import load_preset
 from carl_core.embed import embed_video
 from carl_core.errors import CarlError, VideoError
 from carl_core.model import CARLModel
-from tests.conftest import REAL_CLIPS
+from carl_core.video import probe_video
+from tests.conftest import real_clip
 from tests.test_video import audio_only
 
-REAL = REAL_CLIPS
 S = 64  # model input size
 
 pytestmark = pytest.mark.timeout(120)
@@ -89,6 +89,7 @@ def encode(path: Path, n: int, *, fps=30, codec="libx264", pix_fmt="yuv420p", w=
 
 
 VFR_MS = [0, 33, 100, 133, 300, 333, 366, 600, 633, 666]
+LATE_MS = [700 + t for t in VFR_MS]  # the first frame presented 0.7 s into the stream
 
 # name -> (writer, expected frame count or None for a CarlError, expected timestamps)
 CASES = {
@@ -99,6 +100,7 @@ CASES = {
     "mjpeg.avi": (lambda p: encode(p, 20, codec="mjpeg", pix_fmt="yuvj420p"), 20, np.arange(20) / 30),
     "h264.mov": (lambda p: encode(p, 20, fps=24), 20, np.arange(20) / 24),
     "vfr.mkv": (lambda p: encode(p, 10, pts_ms=VFR_MS), 10, np.array(VFR_MS) / 1000),
+    "late_vfr.mp4": (lambda p: encode(p, 10, pts_ms=LATE_MS), 10, np.array(VFR_MS) / 1000),
     "rot90.mp4": (lambda p: encode(p, 10, w=64, h=48, rotation_cw=90), 10, np.arange(10) / 30),
     "rot180.mov": (lambda p: encode(p, 10, rotation_cw=180), 10, np.arange(10) / 30),
     "rot270.mp4": (lambda p: encode(p, 10, w=64, h=48, rotation_cw=270), 10, np.arange(10) / 30),
@@ -173,37 +175,52 @@ def test_generated_file(files, model, seen, name):
         assert files[name].name in str(err.value)  # the message names the file ...
         assert re.search(r"\. [A-Z]", str(err.value))  # ... and says what to do next
     else:
-        embs, ts = embed_video(model, files[name], cache_dir=False)
+        result = embed_video(model, files[name], cache_dir=False)
+        embs, ts = result
         assert embs.shape == (count, 128) and embs.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(embs, axis=1), 1.0, atol=1e-5)
         np.testing.assert_allclose(ts, stamps, atol=1e-3)
         # what the model saw: model-sized, upright, every frame once, in order
         assert len(seen) == count and seen[0].shape == (S, S, 3)
         assert [read_pattern(f) for f in seen] == [(i, True) for i in range(count)]
+        # each embedded frame's number in the file is the one the decoder gave it
+        assert result.indices.tolist() == list(range(count)) and not result.blank.any()
     assert sorted(os.listdir(files[name].parent)) == folder_before  # nothing written beside it
 
 
 @pytest.mark.parametrize("name", ["truncated.mkv", "truncated_end.mp4"])
 def test_truncated_file_gives_the_frames_that_decode_or_an_error(files, model, seen, name):
     try:
-        embs, ts = embed_video(model, files[name], cache_dir=False)
+        result = embed_video(model, files[name], cache_dir=False)
     except CarlError as err:
         assert files[name].name in str(err)
         return
     # A prefix of the 60 frames, each at its own timestamp: never shifted or repeated.
+    embs, ts = result
     n = len(embs)
     assert 0 < n <= 60 and len(ts) == n
     indices = [read_pattern(f)[0] for f in seen]
     assert indices == sorted(set(indices)) and len(indices) == n
     np.testing.assert_allclose(ts, np.array(indices) / 30, atol=1e-3)
+    assert result.indices.tolist() == indices  # the frames that decoded, by their own numbers
 
 
-def test_fps_sampling_on_a_variable_rate_file(files, model, seen):
+@pytest.mark.parametrize("name", ["vfr.mkv", "late_vfr.mp4"])
+def test_fps_sampling_on_a_variable_rate_file(files, model, seen, name):
     # 5 fps grid over 0.7 s: 0, 0.2, 0.4, 0.6 s -> nearest real frames at 0, 0.133, 0.366, 0.6 s
-    embs, ts = embed_video(model, files["vfr.mkv"], fps=5, cache_dir=False)
+    result = embed_video(model, files[name], fps=5, cache_dir=False)
+    embs, ts = result
     assert len(embs) == len(ts) == 4
     np.testing.assert_allclose(ts, [0.0, 0.133, 0.366, 0.6], atol=1e-3)
     assert [read_pattern(f)[0] for f in seen] == [0, 3, 6, 7]
+    # The frame numbers are the decoded frames' own: round(time x fps) would say otherwise here.
+    assert result.indices.tolist() == [0, 3, 6, 7]
+    fps = probe_video(files[name]).fps
+    assert np.rint(ts * fps).astype(int).tolist() != [0, 3, 6, 7]
+    # ... and they come back from the cache too
+    embed_video(model, files[name], fps=5)
+    cached = embed_video(model, files[name], fps=5)
+    assert cached.indices.tolist() == [0, 3, 6, 7] and cached.blank.tolist() == [False] * 4
 
 
 def test_decoders_agree_end_to_end(files, model):
@@ -235,25 +252,36 @@ def test_a_symlinked_copy_embeds_the_same(files, model, tmp_path):
 def _listed_counts() -> dict[str, tuple[int, float]]:
     """File -> (frames, fps) from the table in SOURCES.md."""
     out = {}
-    for line in (REAL / "SOURCES.md").read_text().splitlines():
+    for line in real_clip("SOURCES.md").read_text().splitlines():
         cells = [c.strip() for c in line.split("|")]
         if len(cells) > 8 and cells[1].endswith((".mp4", ".avi", ".mkv", ".ogg")):
             out[cells[1]] = (int(cells[7]), float(cells[6]))
     return out
 
 
-REAL_CLIPS = sorted(p.name for p in REAL.iterdir() if p.suffix in (".mp4", ".avi", ".mkv", ".ogg"))
+# Collected even where ../shared is absent: then every real-clip test is skipped, not an error.
+CLIP_NAMES = [
+    "bicepmp__bicep_curl.mp4", "cosc428__reference_video.mp4", "decord__flipping_a_pancake.mkv",
+    "felixchenfy__exercise.avi", "golfdb__test_video.mp4", "ikramaliokz__squat.mp4",
+    "jtnicastro__pushup.mp4", "mmaction2__S001C001P001R001A001_rgb.avi", "mmaction2__demo.mp4",
+    "mmaction2__test.avi", "mmaction2__test.mp4", "mmaction2__test_video_structuralize.mp4",
+    "pose2sim__cam01.mp4", "pose2sim__cam02.mp4", "slomoloops__JumpingJacks_Occlusions.avi",
+    "slomoloops__jumpingjacks2menlowres.ogg", "tayyab__pushup2.mp4", "yuyoujiang__squat.mp4",
+]  # fmt: skip
 
 
 def test_every_real_clip_is_listed():
-    assert len(REAL_CLIPS) == 18 and set(_listed_counts()) == set(REAL_CLIPS)
+    folder = real_clip("SOURCES.md").parent
+    on_disk = sorted(p.name for p in folder.iterdir() if p.suffix in (".mp4", ".avi", ".mkv", ".ogg"))
+    assert on_disk == CLIP_NAMES and set(_listed_counts()) == set(CLIP_NAMES)
 
 
-@pytest.mark.parametrize("name", REAL_CLIPS)
+@pytest.mark.parametrize("name", CLIP_NAMES)
 def test_real_clip(model, seen, name):
+    path = real_clip(name)
     frames, fps = _listed_counts()[name]
     duration = frames / fps
-    embs, ts = embed_video(model, REAL / name, fps=2, cache_dir=False)
+    embs, ts = embed_video(model, path, fps=2, cache_dir=False)
     # one frame per half second: 0, 0.5, 1.0, ... before the end of the clip
     expected = int(np.ceil(duration * 2 - 1e-9))
     assert len(embs) == len(ts) == len(seen) == expected

@@ -18,10 +18,9 @@ from carl_core.errors import ConfigError
 from carl_core.model import CARLModel
 from carl_core.preprocess import normalize, preprocess
 from carl_core.video import read_video
-from tests.conftest import REAL_CLIPS
+from tests.conftest import real_clip
 
 pytestmark = pytest.mark.timeout(180)
-REAL = REAL_CLIPS
 S = 64
 
 
@@ -41,7 +40,7 @@ def model() -> CARLModel:
 
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
-    f, _ = read_video(REAL / "golfdb__test_video.mp4", size=(S, S), indices=range(0, 264, 11))
+    f, _ = read_video(real_clip("golfdb__test_video.mp4"), size=(S, S), indices=range(0, 264, 11))
     return f
 
 

@@ -19,9 +19,8 @@ import pytest
 from carl_core.errors import CarlError, ConfigError, VideoError
 from carl_core.video import VideoInfo, iter_video, probe_video, read_video, sample_indices
 from carl_core.video_writer import write_video
-from tests.conftest import REAL_CLIPS
+from tests.conftest import real_clip
 
-REAL = REAL_CLIPS
 W, H = 64, 48
 
 
@@ -506,7 +505,7 @@ CLIPS = [
 
 @pytest.mark.parametrize(("name", "n", "fps", "w", "h", "codec", "full"), CLIPS, ids=[c[0] for c in CLIPS])
 def test_real_clips(name, n, fps, w, h, codec, full):
-    path = REAL / name
+    path = real_clip(name)
     info = probe_video(path)
     assert (info.num_frames, info.width, info.height, info.codec, info.rotation) == (n, w, h, codec, 0)
     assert info.fps == pytest.approx(fps, abs=0.01)
@@ -527,7 +526,7 @@ def test_real_clips(name, n, fps, w, h, codec, full):
 
 @pytest.mark.parametrize("name", ["mmaction2__test.avi", "decord__flipping_a_pancake.mkv"])
 def test_decord_and_pyav_agree_on_real_clips(name):
-    path = REAL / name
+    path = real_clip(name)
     a, ta = read_video(path, indices=range(0, 40, 3), size=64, backend="decord")
     b, tb = read_video(path, indices=range(0, 40, 3), size=64, backend="pyav")
     assert a.shape == b.shape and np.array_equal(ta, tb)
@@ -539,7 +538,7 @@ def test_decord_and_pyav_agree_on_real_clips(name):
 
 
 def test_real_clip_fps_resampling():
-    path = REAL / "mmaction2__test.mp4"  # 30 fps, 300 frames
+    path = real_clip("mmaction2__test.mp4")  # 30 fps, 300 frames
     frames, ts = read_video(path, fps=10, size=32)
     assert frames.shape == (100, 32, 42, 3)
     assert np.allclose(ts, np.arange(100) / 10, atol=1e-6)
