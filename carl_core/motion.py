@@ -31,15 +31,23 @@ makes from a real video, with MediaPipe's errors imitated. Nothing is rendered.
 
 from __future__ import annotations
 
+import json
 import math
+import multiprocessing
+import os
+import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .io import atomic_save_npy, atomic_write_text
 from .motion_actions import ACTION_NAMES, ACTIONS, CHANNEL, CHANNELS, LATERAL, Action
 from .skeleton import DETECTED, INDEX, INTERPOLATED, MIRROR, MISSING, NUM_LANDMARKS, PoseSequence
 
@@ -59,13 +67,24 @@ for _g, _ix in enumerate(GROUPS.values()):
     _GROUP_OF[list(_ix)] = _g
 
 # ----------------------------------------------------------------------------- measured on MediaPipe
-# From benchmarks/measure_pose_noise.py on the 13 full-body action clips of ../shared/data/real_clips_pose
-# (medians over clips; see that script). Statistics only: no clip is trained on.
+# What benchmarks/measure_pose_noise.py measures on MediaPipe's reference landmarks of the 13 full-body
+# action clips of ../shared/data/real_clips_pose (medians over clips; rates per 1000 frames, pooled;
+# see ``pose_noise_stats`` for the definitions). Statistics only: no clip is trained on. The noise
+# and visibility constants further down are tuned so synthetic motion measures close to these.
 MEASURED = {
-    "world_bones_m": {"upper_arm": 0.24, "forearm": 0.23, "thigh": 0.40, "shin": 0.375},
-    "world_torso_m": 0.48,
-    "z_stretch": 3.5,  # image z / (world z on the scale of image x)
-}
+    "jitter_image": 0.192, "jitter_world": 0.476,  # % of the torso, frame to frame
+    "jitter_image_face": 0.284, "jitter_image_torso": 0.222, "jitter_image_arms": 0.495,
+    "jitter_image_hands": 0.535, "jitter_image_legs": 0.135, "jitter_image_feet": 0.174,
+    "jitter_world_face": 0.471, "jitter_world_torso": 0.168, "jitter_world_arms": 1.17,
+    "jitter_world_hands": 1.59, "jitter_world_legs": 0.499, "jitter_world_feet": 0.709,
+    "occluded_over_visible": 3.12, "world_z_over_xy": 2.51, "slow_over_jitter": 2.77,
+    "bone_cv": 5.27, "z_stretch": 3.63,
+    "vis_face": 0.999, "vis_torso": 0.999, "vis_arms": 0.715, "vis_hands": 0.739, "vis_legs": 0.882,
+    "vis_feet": 0.872, "vis_near": 0.955, "vis_far": 0.703,
+    "missing": 0.0377, "missing_runs": 2.38, "missing_edge_runs": 0.866, "flips": 3.46, "glitches": 6.28,
+    "bone_m_upper_arm": 0.24, "bone_m_forearm": 0.23, "bone_m_thigh": 0.40, "bone_m_shin": 0.375,
+    "bone_m_torso": 0.48, "bone_m_shoulders": 0.33, "bone_m_hips": 0.22,
+}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -204,6 +223,13 @@ def _rot(axis: int, deg: np.ndarray) -> np.ndarray:
     return m
 
 
+def _bounds(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate min and max over all points of (..., D) (column by column: numpy's
+    axis-0 reductions over a few columns are many times slower)."""
+    cols = [a[..., k] for k in range(a.shape[-1])]
+    return np.array([c.min() for c in cols]), np.array([c.max() for c in cols])
+
+
 def _chain(*ms: np.ndarray) -> np.ndarray:
     out = ms[0]
     for m in ms[1:]:
@@ -239,8 +265,8 @@ class Body:
     torso: float = 0.48  # hip midpoint to shoulder midpoint
     shoulder_width: float = 0.33
     hip_width: float = 0.22
-    upper_arm: float = 0.245
-    forearm: float = 0.23
+    upper_arm: float = 0.235
+    forearm: float = 0.22
     thigh: float = 0.40
     shin: float = 0.375
     hand: float = 1.0  # scale of the hand points
@@ -296,6 +322,7 @@ def forward_kinematics(body: Body, q: np.ndarray, flat_feet: bool = True) -> tup
 
     Body frame: x to the person's left, y up, z forward (where the person faces at yaw 0).
     Returns the landmarks with the face an image shows, and MediaPipe's world face (T, 11, 3).
+    Left and right limbs run as one batch of 2T frames (the right side mirrored), for speed.
     """
     t = len(q)
     c = {name: q[:, i] for name, i in CHANNEL.items()}
@@ -307,44 +334,49 @@ def forward_kinematics(body: Body, q: np.ndarray, flat_feet: bool = True) -> tup
     up = body.torso - _LUMBAR
     neck = lumbar + _apply(chest, np.array([0.0, up + 0.02, 0.02]))
     head = _chain(chest, _rot(0, c["neck_flex"]), _rot(2, -c["neck_side"]), _rot(1, c["neck_turn"]))
-    s = body.head
-    pts[:, :11] = neck[:, None] + _apply(head, _FACE_IMAGE * s)
-    face_world = neck[:, None] + _apply(head, _FACE_WORLD * s)
-    for side, sg in (("l", 1.0), ("r", -1.0)):
-        ch = {j: c[f"{side}_{j}"] for j in ("shoulder_flex", "shoulder_abd", "shoulder_rot", "elbow")}
-        sh = lumbar + _apply(chest, np.array([sg * body.shoulder_width / 2, up, 0.02]))
-        arm = _chain(
-            chest,
-            _rot(0, -ch["shoulder_flex"]),
-            _rot(2, sg * ch["shoulder_abd"]),
-            _rot(1, sg * ch["shoulder_rot"]),
-        )
-        elbow = sh + _apply(arm, np.array([0.0, -body.upper_arm, 0.0]))
-        fore = arm @ _rot(0, -ch["elbow"])
-        wrist = elbow + _apply(fore, np.array([0.0, -body.forearm, 0.0]))
-        hand = _chain(
-            fore,
-            _rot(1, -sg * c[f"{side}_wrist_pron"]),
-            _rot(2, -sg * c[f"{side}_wrist_flex"]),
-            _rot(0, -c[f"{side}_wrist_dev"]),
-        )
-        hp = _HAND * body.hand * np.array([sg, 1.0, 1.0])
-        i = 0 if side == "l" else 1
-        pts[:, 11 + i], pts[:, 13 + i], pts[:, 15 + i] = sh, elbow, wrist
-        pts[:, [17 + i, 19 + i, 21 + i]] = wrist[:, None] + _apply(hand, hp)
+    pts[:, :11] = neck[:, None] + _apply(head, _FACE_IMAGE * body.head)
+    face_world = neck[:, None] + _apply(head, _FACE_WORLD * body.head)
 
-        hip = _apply(pelvis, np.array([sg * body.hip_width / 2, 0.0, 0.0]))
-        hf, kn = c[f"{side}_hip_flex"], c[f"{side}_knee"]
-        thigh = _chain(
-            legs, _rot(0, -hf), _rot(2, sg * c[f"{side}_hip_abd"]), _rot(1, sg * c[f"{side}_hip_rot"])
-        )
-        knee = hip + _apply(thigh, np.array([0.0, -body.thigh, 0.0]))
-        shin = thigh @ _rot(0, kn)
-        ankle = knee + _apply(shin, np.array([0.0, -body.shin, 0.0]))
-        plantar = c[f"{side}_ankle"] + ((hf - kn - c["pitch"]) if flat_feet else 0.0)
-        foot = shin @ _rot(0, plantar)
-        pts[:, 23 + i], pts[:, 25 + i], pts[:, 27 + i] = hip, knee, ankle
-        pts[:, [29 + i, 31 + i]] = ankle[:, None] + _apply(foot, _FOOT * body.foot * np.array([sg, 1.0, 1.0]))
+    def both(j: str) -> np.ndarray:
+        return np.concatenate([c[f"l_{j}"], c[f"r_{j}"]])
+
+    sg = np.repeat([1.0, -1.0], t)
+    flip = np.stack([sg, np.ones(2 * t), np.ones(2 * t)], axis=1)  # x of a right-side offset turns over
+    chest2, pelvis2, legs2 = (np.concatenate([m, m]) for m in (chest, pelvis, legs))
+    sh = (
+        np.concatenate([lumbar, lumbar])
+        + (chest2 @ (np.array([body.shoulder_width / 2, up, 0.02]) * flip)[..., None])[..., 0]
+    )
+    arm = _chain(
+        chest2,
+        _rot(0, -both("shoulder_flex")),
+        _rot(2, sg * both("shoulder_abd")),
+        _rot(1, sg * both("shoulder_rot")),
+    )
+    elbow = sh - body.upper_arm * arm[:, :, 1]
+    fore = arm @ _rot(0, -both("elbow"))
+    wrist = elbow - body.forearm * fore[:, :, 1]
+    hand = _chain(
+        fore,
+        _rot(1, -sg * both("wrist_pron")),
+        _rot(2, -sg * both("wrist_flex")),
+        _rot(0, -both("wrist_dev")),
+    )
+    fingers = wrist[:, None] + (_HAND * body.hand)[None] * flip[:, None] @ hand.transpose(0, 2, 1)
+    hip = (pelvis2 @ (np.array([body.hip_width / 2, 0.0, 0.0]) * flip)[..., None])[..., 0]
+    hf, kn = both("hip_flex"), both("knee")
+    thigh = _chain(legs2, _rot(0, -hf), _rot(2, sg * both("hip_abd")), _rot(1, sg * both("hip_rot")))
+    knee = hip - body.thigh * thigh[:, :, 1]
+    shin = thigh @ _rot(0, kn)
+    ankle = knee - body.shin * shin[:, :, 1]
+    plantar = both("ankle") + ((hf - kn - np.concatenate([c["pitch"], c["pitch"]])) if flat_feet else 0.0)
+    foot = shin @ _rot(0, plantar)
+    toes = ankle[:, None] + (_FOOT * body.foot)[None] * flip[:, None] @ foot.transpose(0, 2, 1)
+    for i, sl in ((0, slice(0, t)), (1, slice(t, 2 * t))):
+        pts[:, 11 + i], pts[:, 13 + i], pts[:, 15 + i] = sh[sl], elbow[sl], wrist[sl]
+        pts[:, [17 + i, 19 + i, 21 + i]] = fingers[sl]
+        pts[:, 23 + i], pts[:, 25 + i], pts[:, 27 + i] = hip[sl], knee[sl], ankle[sl]
+        pts[:, [29 + i, 31 + i]] = toes[sl]
     return pts, face_world
 
 
@@ -361,8 +393,8 @@ def _place(pts: np.ndarray, face_world: np.ndarray, action: Action, q: np.ndarra
     t = len(pts)
     if action.support == "plank":
         # Tip the body about the toes until the hands are as low as the toes.
-        toes = pts[:, _TOES].mean(1)
-        v = pts[:, _WRISTS].mean(1) - toes
+        toes = (pts[:, _TOES[0]] + pts[:, _TOES[1]]) / 2
+        v = (pts[:, _WRISTS[0]] + pts[:, _WRISTS[1]]) / 2 - toes
         lateral = np.cross(v, np.array([0.0, 1.0, 0.0]))
         lateral /= np.linalg.norm(lateral, axis=1, keepdims=True) + 1e-9
         elev = np.arctan2(v[:, 1], np.linalg.norm(v[:, [0, 2]], axis=1))
@@ -376,7 +408,7 @@ def _place(pts: np.ndarray, face_world: np.ndarray, action: Action, q: np.ndarra
         heights = pts[:, _FEET, 1].reshape(t, 2, 2).min(2) + off[:, 1:2]
         w = np.exp(-(heights - heights.min(1, keepdims=True)) / 0.015)
         w /= w.sum(1, keepdims=True)
-        feet = pts[:, _FEET].reshape(t, 2, 2, 3).mean(2)
+        feet = (pts[:, _FEET[0::2]] + pts[:, _FEET[1::2]]) / 2
         step = np.einsum("tf,tfk->tk", w[1:], feet[1:] - feet[:-1])
         off[1:, [0, 2]] = -np.cumsum(step[:, [0, 2]], axis=0)
     elif action.support in ("plank", "lying"):
@@ -384,7 +416,7 @@ def _place(pts: np.ndarray, face_world: np.ndarray, action: Action, q: np.ndarra
         anchor = pts[:, _TOES if action.support == "plank" else _FEET].mean(1)
         off[:, [0, 2]] = anchor[:1, [0, 2]] - anchor[:, [0, 2]]
     elif action.support == "hang":
-        anchor = pts[:, _WRISTS].mean(1)
+        anchor = (pts[:, _WRISTS[0]] + pts[:, _WRISTS[1]]) / 2
         off[:] = anchor[:1] - anchor
         off[:, 1] += -pts[0, :, 1].min() - off[0, 1]
     else:
@@ -434,7 +466,11 @@ class _Timeline:
     end: float  # the last rep's last key
 
 
-def _timeline(action: Action, rng: np.random.Generator, cfg: MotionConfig, reps: int) -> _Timeline:
+def _timeline(
+    action: Action, rng: np.random.Generator, cfg: MotionConfig, reps: int, fps: float
+) -> _Timeline:
+    """Key times, poses and labels of ``reps`` reps with idle time, holds and rests; every movement
+    lasts at least three frames, so every phase shows in the frames even under the time warp."""
     phase = {name: i for i, name in enumerate(action.phases)}
     last = len(action.phases) - 1
     ready = action.pose(-1)
@@ -469,7 +505,8 @@ def _timeline(action: Action, rng: np.random.Generator, cfg: MotionConfig, reps:
             if action.cyclic and k == len(action.keys) - 1:
                 pose = ready
             pose = _mirror_channels(pose) if mirror else pose
-            add(key.dur * tempo * math.exp(rng.normal(0, cfg.segment_jitter)), pose, phase[key.phase])
+            dur = key.dur * tempo * math.exp(rng.normal(0, cfg.segment_jitter))
+            add(max(dur, 3.0 / fps), pose, phase[key.phase])
             if k < len(action.keys) - 1 and rng.random() < cfg.hold_prob:
                 add(_u(rng, cfg.hold), pose, phase[action.keys[k + 1].phase])
         if rep < reps - 1:
@@ -485,7 +522,7 @@ def _timeline(action: Action, rng: np.random.Generator, cfg: MotionConfig, reps:
 
 def _warp(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
     """A smooth monotone map of [0, 1] onto itself at n points."""
-    g = _smooth_noise(rng, n, 1, max(n / 6, 2.0))[:, 0] * strength
+    g = np.clip(_smooth_noise(rng, n, 1, max(n / 6, 2.0))[:, 0], -2.0, 2.0) * strength
     rate = np.exp(g)
     w = np.concatenate([[0.0], np.cumsum((rate[1:] + rate[:-1]) / 2)])
     return w / w[-1]
@@ -531,49 +568,52 @@ def _look(cam: Camera) -> np.ndarray:
     return _rot(2, np.array([cam.roll]))[0] @ r
 
 
-def _project(
-    pts: np.ndarray, cam: Camera, rot: np.ndarray, centre: np.ndarray, dist: float, cx: float, cy: float
-):
-    p = _turn(rot, pts - centre) + np.array([0.0, 0.0, dist])
-    f = cam.width / 2 / math.tan(math.radians(cam.hfov) / 2)
-    z = np.maximum(p[..., 2], 0.05)
-    return np.stack([f * p[..., 0] / z + cx, f * p[..., 1] / z + cy], axis=-1), p, f
-
-
 def _film(pts: np.ndarray, face_world: np.ndarray, cam: Camera, rng: np.random.Generator):
     """Image pixels (T, 33, 2), camera-frame points (T, 33, 3), world (T, 33, 3), focal length."""
     t = len(pts)
-    rot = np.broadcast_to(_look(cam), (t, 3, 3))
+    look = _look(cam)
+    lo, hi = _bounds(pts)
+    centre = (lo + hi) / 2
+    hips = (pts[:, 23] + pts[:, 24]) / 2
+    full = np.concatenate([pts, face_world, hips[:, None]], axis=1) - centre
     if cam.shake > 0:
         n = _smooth_noise(rng, t, 3, 8.0) * cam.shake
-        rot = _chain(_rot(0, n[:, 0]), _rot(1, n[:, 1]), _rot(2, n[:, 2] * 0.5)) @ rot
-    lo, hi = pts.reshape(-1, 3).min(0), pts.reshape(-1, 3).max(0)
-    centre = (lo + hi) / 2
-    extent = float(np.linalg.norm(hi - lo))
+        rot = _chain(_rot(0, n[:, 0]), _rot(1, n[:, 1]), _rot(2, n[:, 2] * 0.5)) @ look
+        cam_pts = full @ rot.transpose(0, 2, 1)
+    else:
+        cam_pts = full @ look.T
+    f = cam.width / 2 / math.tan(math.radians(cam.hfov) / 2)
     w, h = cam.width, cam.height
+    body = cam_pts[:, :NUM_LANDMARKS]
+
+    def project(dist: float) -> np.ndarray:
+        return f * body[..., :2] / np.maximum(body[..., 2:] + dist, 0.05)
+
     # Distance so the person's extent over the whole sequence fills ``cam.fill`` of the frame.
+    extent = float(np.linalg.norm(hi - lo))
     dist = extent / (2 * math.tan(math.radians(cam.hfov) / 2)) / cam.fill * 1.2 + 0.5
     for _ in range(2):
-        px, _, _ = _project(pts, cam, rot, centre, dist, w / 2, h / 2)
-        span = px.reshape(-1, 2)
-        size = max((span[:, 0].max() - span[:, 0].min()) / w, (span[:, 1].max() - span[:, 1].min()) / h)
+        span = project(dist).reshape(-1, 2)
+        size = max(np.ptp(span[:, 0]) / w, np.ptp(span[:, 1]) / h)
         dist = max(dist * size / cam.fill, extent * 0.6 + 0.3)
-    px, p, f = _project(pts, cam, rot, centre, dist, w / 2, h / 2)
+    px = project(dist) + np.array([w, h]) / 2
     span = px.reshape(-1, 2)
-    lo2, hi2 = span.min(0), span.max(0)
+    lo2, hi2 = _bounds(px)
     room = np.array([w, h]) - (hi2 - lo2)
     mid = (lo2 + hi2) / 2 - np.array([w, h]) / 2
     if cam.fill > 1.0:
         # Larger than the frame: keep the head in (people frame faces), lose the legs or the arms.
-        top = span[:, 1].min() - np.nanmin(px[:, :11, 1])
+        top = lo2[1] - px[:, :11, 1].min()
         offset = np.array([-mid[0] + cam.shift[0] * max(room[0], 0) / 2, -lo2[1] - top + 0.08 * h])
     else:
         offset = -mid + np.array(cam.shift) * room / 2 * 0.9
     px = px + offset
-    hips = (pts[:, 23] + pts[:, 24]) / 2
-    full = np.concatenate([face_world, pts[:, 11:]], axis=1) - hips[:, None]
-    world = _turn(rot, full)
-    return px, p, world, f
+    world = np.concatenate(
+        [cam_pts[:, NUM_LANDMARKS : NUM_LANDMARKS + 11], cam_pts[:, 11:NUM_LANDMARKS]], axis=1
+    )
+    world = world - cam_pts[:, -1:]
+    body = body + np.array([0.0, 0.0, dist])
+    return px, body, world, f
 
 
 # ----------------------------------------------------------------------------- MediaPipe's errors
@@ -585,6 +625,15 @@ _NOISE_LF_IMAGE = np.array([0.004, 0.004, 0.012, 0.016, 0.007, 0.009])
 _NOISE_HF_WORLD = np.array([0.0007, 0.0003, 0.0017, 0.0022, 0.0006, 0.0009])
 _NOISE_LF_WORLD = np.array([0.003, 0.0025, 0.009, 0.012, 0.006, 0.008])
 _WORLD_Z = 2.7  # world depth noise over x, y noise
+# (2, 33, 5): hf and lf noise of each landmark, image x, y then world x, y, z.
+_NOISE_SCALE = np.stack(
+    [
+        np.concatenate(
+            [np.repeat(img[_GROUP_OF, None], 2, 1), wld[_GROUP_OF, None] * [1.0, 1.0, _WORLD_Z]], 1
+        )
+        for img, wld in ((_NOISE_HF_IMAGE, _NOISE_HF_WORLD), (_NOISE_LF_IMAGE, _NOISE_LF_WORLD))
+    ]
+)
 _OCCLUDED = 3.5  # noise of a hidden landmark (visibility 0) over a visible one
 _QUALITY_SIGMA = 1.0  # log-normal spread of the noise level between sequences
 _SMALL_PERSON = 60.0  # torso pixels below which noise grows as 1/size
@@ -613,21 +662,18 @@ def _visibility(rng, px, cam_pts, torso_px, w, h, t):
 
 
 def _add_noise(rng, cfg, px, world, vis, torso_px, fps):
+    """Jitter and slow wobble on image pixels and world metres; more on a hidden landmark."""
     t = len(px)
     q = cfg.noise_scale * math.exp(rng.normal(0, _QUALITY_SIGMA))
     small = np.maximum(1.0, _SMALL_PERSON / np.median(torso_px))
-    rho_tau = fps / 30.0
-    occ = 1.0 + (_OCCLUDED - 1.0) * (1.0 - vis)[..., None]
-    g = _GROUP_OF
-    hf = _smooth_noise(rng, t, NUM_LANDMARKS * 2, 0.7 * rho_tau).reshape(t, NUM_LANDMARKS, 2)
-    lf = _smooth_noise(rng, t, NUM_LANDMARKS * 2, 8.0 * rho_tau).reshape(t, NUM_LANDMARKS, 2)
-    img = (_NOISE_HF_IMAGE[g][:, None] * hf + _NOISE_LF_IMAGE[g][:, None] * lf) * q * small
-    px = px + img * occ * torso_px[:, None, None]
-    hfw = _smooth_noise(rng, t, NUM_LANDMARKS * 3, 0.7 * rho_tau).reshape(t, NUM_LANDMARKS, 3)
-    lfw = _smooth_noise(rng, t, NUM_LANDMARKS * 3, 8.0 * rho_tau).reshape(t, NUM_LANDMARKS, 3)
-    zs = np.array([1.0, 1.0, _WORLD_Z])
-    wn = (_NOISE_HF_WORLD[g][:, None] * hfw + _NOISE_LF_WORLD[g][:, None] * lfw) * zs * q * math.sqrt(small)
-    world = world + wn * occ
+    per_frame = fps / 30.0
+    # One draw for image (x, y) and world (x, y, z): columns 0-1 image, 2-4 world.
+    hf = _smooth_noise(rng, t, NUM_LANDMARKS * 5, 0.7 * per_frame).reshape(t, NUM_LANDMARKS, 5)
+    lf = _smooth_noise(rng, t, NUM_LANDMARKS * 5, 8.0 * per_frame).reshape(t, NUM_LANDMARKS, 5)
+    scale_hf, scale_lf = _NOISE_SCALE
+    n = (scale_hf * hf + scale_lf * lf) * (1.0 + (_OCCLUDED - 1.0) * (1.0 - vis)[..., None])
+    px = px + n[..., :2] * (q * small * torso_px)[:, None, None]
+    world = world + n[..., 2:] * (q * math.sqrt(small))
     return px, world, q * small
 
 
@@ -761,6 +807,11 @@ def pose_noise_stats(seq: PoseSequence) -> dict[str, float]:
     out["bone_cv"] = (
         float(np.median(lengths.std(1) / lengths.mean(1)) * 100) if d.sum() > 10 else float("nan")
     )
+    for k, name in enumerate(("upper_arm", "forearm", "thigh", "shin")):
+        out[f"bone_m_{name}"] = _med(lengths[2 * k : 2 * k + 2].ravel(), 1)
+    out["bone_m_torso"] = torso_w
+    out["bone_m_shoulders"] = _med(np.linalg.norm(wld[d, 11] - wld[d, 12], axis=-1), 1)
+    out["bone_m_hips"] = _med(np.linalg.norm(wld[d, 23] - wld[d, 24], axis=-1), 1)
     # Image z against world z, on the scale of image x (MediaPipe stretches it).
     hz = (seq.image[d, 23, 2] + seq.image[d, 24, 2]) / 2
     zi = (seq.image[d, :, 2] - hz[:, None]).astype(np.float64)
@@ -793,17 +844,16 @@ def pose_noise_stats(seq: PoseSequence) -> dict[str, float]:
     out["missing_runs"] = len(runs) * 1000 / t
     out["missing_edge_runs"] = sum(1 for s, n in runs if s == 0 or s + n == t) * 1000 / t
     out["missing_run_median"] = float(np.median([n for _, n in runs])) if runs else float("nan")
-    flips = glitches = 0
-    both = np.flatnonzero(det[1:] & det[:-1]) + 1
-    for k in both:
-        a, b = px[k - 1], px[k]
-        swapped = 0
-        for l, r in _PAIRS:
-            same = np.linalg.norm(b[l] - a[l]) + np.linalg.norm(b[r] - a[r])
-            swap = np.linalg.norm(b[l] - a[r]) + np.linalg.norm(b[r] - a[l])
-            swapped += swap < 0.4 * same and np.linalg.norm(a[l] - a[r]) > 0.3 * torso_px
-        flips += swapped >= 2
-        glitches += np.median(np.linalg.norm(b - a, axis=-1)) > 0.25 * torso_px
+    both = det[1:] & det[:-1]
+    a, b = px[:-1][both], px[1:][both]
+    swapped = np.zeros(len(a), dtype=np.int64)
+    for left, right in _PAIRS:
+        dist = lambda u, v: np.linalg.norm(u - v, axis=-1)  # noqa: E731
+        same = dist(b[:, left], a[:, left]) + dist(b[:, right], a[:, right])
+        swap = dist(b[:, left], a[:, right]) + dist(b[:, right], a[:, left])
+        swapped += (swap < 0.4 * same) & (dist(a[:, left], a[:, right]) > 0.3 * torso_px)
+    flips = int((swapped >= 2).sum())
+    glitches = int((np.median(np.linalg.norm(b - a, axis=-1), axis=1) > 0.25 * torso_px).sum())
     out["flips"] = flips * 1000 / t
     out["glitches"] = glitches * 1000 / t
     out["frames"] = float(t)
@@ -839,7 +889,7 @@ def sample_motion(
     reps = int(r_move.integers(min(cfg.reps[0], act.reps), min(cfg.reps[1], act.reps) + 1))
     state = r_move.bit_generator.state
     while True:
-        tl = _timeline(act, r_move, cfg, reps)
+        tl = _timeline(act, r_move, cfg, reps, fps)
         total = tl.times[-1]
         limit = num_frames / fps if num_frames else cfg.max_seconds
         if total <= limit or reps == 1:
@@ -908,8 +958,7 @@ def sample_motion(
     miss = _dropouts(r_noise, cfg, t, fps)
     status = _fill_gaps(image, world4, miss, cfg.max_interpolated_gap)
 
-    change = np.flatnonzero(np.diff(labels)) + 1
-    events = np.stack([np.concatenate([[0], change]), labels[np.concatenate([[0], change])]], axis=1)
+    events = _events(labels)
     meta = {"source": "synthetic-motion", "action": name}
     pose = PoseSequence(image, world4, status, np.arange(t) / fps, np.arange(t, dtype=np.int64), w, h, meta)
     info = {
@@ -919,3 +968,140 @@ def sample_motion(
     return MotionSample(
         pose, labels.astype(np.int64), ACTION_NAMES.index(name), events.astype(np.int64), info
     )
+
+
+# ----------------------------------------------------------------------------- datasets on disk
+INDEX_FILE = "index.json"
+
+
+def _events(labels: np.ndarray) -> np.ndarray:
+    """(E, 2): the frame where each phase starts, and that phase."""
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels)) + 1]).astype(np.int64)
+    return np.stack([starts, labels[starts]], axis=1)
+
+
+def _dataset_job(job: tuple[str, str, np.random.SeedSequence, dict[str, Any], float | None, int | None]):
+    """Worker: draw one sequence and write it (top-level so processes can run it)."""
+    path, action, seq, cfg_kw, fps, num_frames = job
+    s = sample_motion(
+        action, np.random.default_rng(seq), MotionConfig(**cfg_kw), fps=fps, num_frames=num_frames
+    )
+    s.pose.save(path)
+    atomic_save_npy(Path(path).with_suffix(".labels.npy"), s.labels)
+    return len(s.labels), float(s.info["fps"]), s.info["mirror"]
+
+
+def make_motion_dataset(
+    out_dir: str | os.PathLike,
+    n_per_action: int = 50,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    *,
+    actions: Sequence[str] | None = None,
+    cfg: MotionConfig | None = None,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    workers: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> Path:
+    """Write synthetic motion to ``out_dir`` and return it.
+
+    ``OUT/sequences/<action>_<i>.npz`` (a ``PoseSequence``, read it with ``PoseSequence.load``) and
+    ``<action>_<i>.labels.npy`` (phase per frame) beside it, and ``OUT/index.json``: the action
+    names, their phases, and the ``train`` and ``val`` splits (``val_fraction`` of each action's
+    sequences). Sequence ``i`` depends only on ``seed`` and ``i``, not on ``workers``.
+    """
+    cfg = cfg or MotionConfig()
+    names = tuple(actions or ACTION_NAMES)
+    unknown = [a for a in names if a not in ACTIONS]
+    if unknown:
+        raise ConfigError(f"unknown actions {unknown}: use some of {', '.join(ACTION_NAMES)}")
+    if n_per_action < 1 or not 0 <= val_fraction < 1:
+        raise ConfigError("give at least one sequence per action and a val fraction in [0, 1)")
+    out = Path(out_dir)
+    (out / "sequences").mkdir(parents=True, exist_ok=True)
+    seqs = np.random.SeedSequence(seed).spawn(len(names) * n_per_action)
+    cfg_kw = asdict(cfg)
+    records, jobs = [], []
+    for a_i, action in enumerate(names):
+        for i in range(n_per_action):
+            name = f"{action}_{i:04d}"
+            records.append({"name": name, "action": action, "file": f"sequences/{name}.npz"})
+            jobs.append(
+                (
+                    str(out / records[-1]["file"]),
+                    action,
+                    seqs[a_i * n_per_action + i],
+                    cfg_kw,
+                    fps,
+                    num_frames,
+                )
+            )
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 1:
+        # Forking is fast, but unsafe once other threads run (an app, a trainer): spawn then.
+        safe_fork = sys.platform == "linux" and threading.active_count() == 1
+        ctx = multiprocessing.get_context("fork" if safe_fork else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            results = pool.map(_dataset_job, jobs, chunksize=8)
+            done = [_progress(on_progress, k, len(jobs), r, records) for k, r in enumerate(results)]
+    else:
+        done = [_progress(on_progress, k, len(jobs), _dataset_job(j), records) for k, j in enumerate(jobs)]
+    for rec, (frames, rate, mirror) in zip(records, done):
+        rec.update(frames=frames, fps=rate, mirror=mirror, labels=rec["file"][: -len(".npz")] + ".labels.npy")
+    n_val = 0 if val_fraction == 0 else min(max(round(n_per_action * val_fraction), 1), n_per_action - 1)
+    index = {
+        "kind": "carl-motion",
+        "version": 1,
+        "seed": seed,
+        "actions": list(names),
+        "phases": {a: list(ACTIONS[a].phases) for a in names},
+        "num_phases": {a: len(ACTIONS[a].phases) for a in names},
+        "fps": fps,
+        "num_frames": num_frames,
+        "config": cfg_kw,
+        "splits": {
+            "train": [r for r in records if int(r["name"][-4:]) >= n_val],
+            "val": [r for r in records if int(r["name"][-4:]) < n_val],
+        },
+    }
+    atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1) + "\n")
+    return out
+
+
+def _progress(on_progress: ProgressFn | None, k: int, n: int, result: Any, records: list[dict]) -> Any:
+    if on_progress:
+        on_progress(k + 1, n, records[k]["name"])
+    return result
+
+
+def load_motion_dataset(root: str | os.PathLike, split: str = "train") -> list[MotionSample]:
+    """The sequences of one split of a dataset written by ``make_motion_dataset``."""
+    root = Path(root)
+    try:
+        index = json.loads((root / INDEX_FILE).read_text())
+        records = index["splits"][split]
+    except FileNotFoundError:
+        raise DataError(
+            f"{root} has no {INDEX_FILE}: make one with `carl synth --kind motion --out {root}`"
+        ) from None
+    except KeyError:
+        raise DataError(f"{root / INDEX_FILE} has no split {split!r} (it has train and val)") from None
+    except ValueError as e:
+        raise DataError(f"{root / INDEX_FILE} is not a motion dataset index ({e})") from None
+    out = []
+    for r in records:
+        pose = PoseSequence.load(root / r["file"])
+        try:
+            labels = np.load(root / r["labels"], allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{root / r['labels']}: cannot read the phase labels ({e})") from None
+        if len(labels) != len(pose):
+            raise DataError(f"{root / r['labels']} has {len(labels)} labels for {len(pose)} frames")
+        info = {k: r[k] for k in ("name", "fps", "mirror") if k in r}
+        out.append(
+            MotionSample(
+                pose, labels.astype(np.int64), ACTION_NAMES.index(r["action"]), _events(labels), info
+            )
+        )
+    return out
