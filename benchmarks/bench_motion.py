@@ -44,9 +44,12 @@ def main() -> None:
         loaded = load_motion_dataset(tmp, "train")
         n = len(loaded)
         load_wall, load_cpu = (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-    print(f"{'per ' + str(a.frames) + '-frame sequence':32s}{'wall ms':>10s}{'cpu ms':>10s}{'ratio (cpu)':>14s}")
-    print(f"{'sample_motion (on the fly)':32s}{gen_wall * 1e3:10.2f}{gen_cpu * 1e3:10.2f}{gen_cpu / load_cpu:14.2f}")
-    print(f"{'load from disk (peer)':32s}{load_wall * 1e3:10.2f}{load_cpu * 1e3:10.2f}{1.0:14.2f}")
+    print(f"{f'per {a.frames}-frame sequence':32s}{'wall ms':>10s}{'cpu ms':>10s}{'cpu ratio':>12s}")
+    for name, wall, cpu in (
+        ("sample_motion (on the fly)", gen_wall, gen_cpu),
+        ("load from disk (peer)", load_wall, load_cpu),
+    ):
+        print(f"{name:32s}{wall * 1e3:10.2f}{cpu * 1e3:10.2f}{cpu / load_cpu:12.2f}")
 
 
 if __name__ == "__main__":

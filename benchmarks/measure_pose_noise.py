@@ -26,7 +26,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from carl_core.motion import ACTION_NAMES, MotionConfig, pose_noise_stats, sample_motion  # noqa: E402
+from carl_core.motion import (  # noqa: E402
+    ACTION_NAMES,
+    MotionConfig,
+    pose_noise_stats,
+    sample_motion,
+    summarise_noise_stats,
+)
 from carl_core.skeleton import PoseSequence  # noqa: E402
 from carl_core.video import probe_video  # noqa: E402
 
@@ -40,7 +46,6 @@ ACTION_CLIPS = (
     "pose2sim__cam01.mp4", "pose2sim__cam02.mp4", "slomoloops__jumpingjacks2menlowres.ogg",
     "tayyab__pushup2.mp4", "yuyoujiang__squat.mp4",
 )  # fmt: skip
-RATES = ("missing", "missing_runs", "missing_edge_runs", "flips", "glitches")  # pooled over frames
 
 
 def real_sequences(pose_dir: Path, clip_dir: Path) -> dict[str, PoseSequence]:
@@ -58,24 +63,6 @@ def synthetic_sequences(per_action: int, seed: int) -> dict[str, PoseSequence]:
     return {
         f"{a}_{i}": sample_motion(a, rng, cfg).pose for a in ACTION_NAMES for i in range(per_action)
     }  # fmt: skip
-
-
-def summarise(stats: list[dict[str, float]]) -> dict[str, tuple[float, float, float]]:
-    """Median and quartiles over sequences; rates pooled over all frames."""
-    out = {}
-    frames = np.array([s["frames"] for s in stats])
-    for key in stats[0]:
-        if key == "frames":
-            continue
-        v = np.array([s[key] for s in stats], dtype=float)
-        if key in RATES:
-            ok = np.isfinite(v)
-            pooled = float((v[ok] * frames[ok]).sum() / frames[ok].sum())
-            out[key] = (pooled, float("nan"), float("nan"))
-        else:
-            v = v[np.isfinite(v)]
-            out[key] = tuple(np.percentile(v, [50, 25, 75]).tolist()) if v.size else (np.nan,) * 3
-    return out
 
 
 def _fmt(m: tuple[float, float, float]) -> str:
@@ -108,9 +95,9 @@ def main() -> None:
         print("clip".ljust(40) + "".join(k[:12].rjust(13) for k in keys))
         for name, st in real.items():
             print(name[:40].ljust(40) + "".join(f"{st[k]:13.3g}" for k in keys))
-    r_act = summarise([real[c] for c in ACTION_CLIPS if c in real])
-    r_all = summarise(list(real.values()))
-    syn = summarise(list(synth.values()))
+    r_act = summarise_noise_stats([real[c] for c in ACTION_CLIPS if c in real])
+    r_all = summarise_noise_stats(list(real.values()))
+    syn = summarise_noise_stats(list(synth.values()))
     n_act = sum(c in real for c in ACTION_CLIPS)
     heads = (f"real, {n_act} action clips", f"real, all {len(real)}", f"synthetic, {len(synth)}")
     print(f"\n{'statistic':26s}" + "".join(f"{h:>26s}" for h in heads), end="")

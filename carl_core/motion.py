@@ -860,6 +860,29 @@ def pose_noise_stats(seq: PoseSequence) -> dict[str, float]:
     return out
 
 
+_RATES = ("missing", "missing_runs", "missing_edge_runs", "flips", "glitches")
+
+
+def summarise_noise_stats(stats: Sequence[dict[str, float]]) -> dict[str, tuple[float, float, float]]:
+    """Median and quartiles of each ``pose_noise_stats`` figure over sequences; rates (missing
+    frames, flips, glitches) pooled over all frames instead, as (rate, nan, nan)."""
+    frames = np.array([s["frames"] for s in stats])
+    out: dict[str, tuple[float, float, float]] = {}
+    for key in stats[0]:
+        if key == "frames":
+            continue
+        v = np.array([s[key] for s in stats], dtype=float)
+        ok = np.isfinite(v)
+        if key in _RATES:
+            out[key] = (float((v[ok] * frames[ok]).sum() / frames[ok].sum()), math.nan, math.nan)
+        elif ok.any():
+            lo, mid, hi = np.percentile(v[ok], [25, 50, 75])
+            out[key] = (float(mid), float(lo), float(hi))
+        else:
+            out[key] = (math.nan, math.nan, math.nan)
+    return out
+
+
 # ----------------------------------------------------------------------------- one sequence
 def sample_motion(
     action: str | int,
