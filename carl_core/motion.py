@@ -620,17 +620,37 @@ def _film(pts: np.ndarray, face_world: np.ndarray, cam: Camera, rng: np.random.G
 # Calibrated so that pose_noise_stats of synthetic sequences falls near the measured figures
 # (benchmarks/measure_pose_noise.py prints both side by side). Image noise in torso lengths of
 # the image, world noise in metres; ``hf``: frame-to-frame jitter, ``lf``: slow wobble.
-_NOISE_HF_IMAGE = np.array([0.0015, 0.0012, 0.0025, 0.0028, 0.0008, 0.0010])  # per group
-_NOISE_LF_IMAGE = np.array([0.004, 0.004, 0.012, 0.016, 0.007, 0.009])
-_NOISE_HF_WORLD = np.array([0.0007, 0.0003, 0.0017, 0.0022, 0.0006, 0.0009])
-_NOISE_LF_WORLD = np.array([0.003, 0.0025, 0.009, 0.012, 0.006, 0.008])
+_NOISE_HF_IMAGE = np.array([0.00196, 0.00176, 0.00289, 0.00091, 0.0006, 0.00038])  # own, per group
+_NOISE_LF_IMAGE = np.array([0.004, 0.004, 0.009, 0.005, 0.003, 0.002])
+_NOISE_HF_WORLD = np.array([0.00098, 0.00043, 0.00214, 0.00112, 0.00095, 0.00057])
+_NOISE_LF_WORLD = np.array([0.003, 0.0025, 0.009, 0.005, 0.006, 0.003])
 _WORLD_Z = 2.7  # world depth noise over x, y noise
-# (2, 33, 5): hf and lf noise of each landmark, image x, y then world x, y, z.
+# Errors run down the limbs: a landmark's error is its own plus its parent's (elbow, wrist, the
+# hand's points; knee, ankle, the foot's; the nose and the rest of the face), so a hand or a face
+# moves as one and limb bones keep roughly their length, as MediaPipe's do.
+_PARENT = {
+    **dict.fromkeys(range(1, 11), 0), 13: 11, 14: 12, 15: 13, 16: 14, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16,
+    22: 16, 25: 23, 26: 24, 27: 25, 28: 26, 29: 27, 31: 27, 30: 28, 32: 28,
+}  # fmt: skip
+_CHAIN = np.eye(NUM_LANDMARKS)
+for _child, _parent in sorted(_PARENT.items()):  # parents come first in BlazePose's order
+    # A hand's, a foot's or the face's points move with their root; a joint takes part of its parent's error.
+    _CHAIN[_child] += _CHAIN[_parent] * (
+        1.0 if _child < 11 or _child in range(17, 23) or _child > 28 else 0.6
+    )
+# MediaPipe smooths with a one-euro filter, which smooths still landmarks hard and fast ones little:
+# frame-to-frame jitter grows with speed (torso lengths per frame).
+_JITTER_STILL, _JITTER_PER_SPEED = 0.35, 30.0
+_OWN = np.where(
+    np.isin(np.arange(NUM_LANDMARKS), range(1, 11)), 0.35, 1.0
+)  # the face's points: mostly the nose's
+# (2, 33, 5): own hf and lf noise of each landmark, image x, y then world x, y, z.
 _NOISE_SCALE = np.stack(
     [
         np.concatenate(
             [np.repeat(img[_GROUP_OF, None], 2, 1), wld[_GROUP_OF, None] * [1.0, 1.0, _WORLD_Z]], 1
         )
+        * _OWN[:, None]
         for img, wld in ((_NOISE_HF_IMAGE, _NOISE_HF_WORLD), (_NOISE_LF_IMAGE, _NOISE_LF_WORLD))
     ]
 )
@@ -662,16 +682,21 @@ def _visibility(rng, px, cam_pts, torso_px, w, h, t):
 
 
 def _add_noise(rng, cfg, px, world, vis, torso_px, fps):
-    """Jitter and slow wobble on image pixels and world metres; more on a hidden landmark."""
+    """Jitter and slow wobble on image pixels and world metres; more on a hidden or fast landmark."""
     t = len(px)
-    q = cfg.noise_scale * math.exp(rng.normal(0, _QUALITY_SIGMA))
+    speed = np.zeros((t, NUM_LANDMARKS))
+    speed[1:] = np.linalg.norm(np.diff(px, axis=0), axis=-1) / torso_px[1:, None]
+    speed[0] = speed[1] if t > 1 else 0.0
+    fast = np.minimum(_JITTER_STILL + _JITTER_PER_SPEED * speed, 3.0)[..., None]
+    q = cfg.noise_scale * math.exp(float(np.clip(rng.normal(0, _QUALITY_SIGMA), -2.5, 2.5)) * _QUALITY_SIGMA)
     small = np.maximum(1.0, _SMALL_PERSON / np.median(torso_px))
     per_frame = fps / 30.0
     # One draw for image (x, y) and world (x, y, z): columns 0-1 image, 2-4 world.
     hf = _smooth_noise(rng, t, NUM_LANDMARKS * 5, 0.7 * per_frame).reshape(t, NUM_LANDMARKS, 5)
     lf = _smooth_noise(rng, t, NUM_LANDMARKS * 5, 8.0 * per_frame).reshape(t, NUM_LANDMARKS, 5)
     scale_hf, scale_lf = _NOISE_SCALE
-    n = (scale_hf * hf + scale_lf * lf) * (1.0 + (_OCCLUDED - 1.0) * (1.0 - vis)[..., None])
+    n = (scale_hf * hf * fast + scale_lf * lf) * (1.0 + (_OCCLUDED - 1.0) * (1.0 - vis)[..., None])
+    n = np.einsum("jk,tkc->tjc", _CHAIN, n)
     px = px + n[..., :2] * (q * small * torso_px)[:, None, None]
     world = world + n[..., 2:] * (q * math.sqrt(small))
     return px, world, q * small
@@ -696,11 +721,14 @@ def _glitch(px: np.ndarray, torso_px: np.ndarray, rng: np.random.Generator, t: i
     count = int(rng.poisson(max(t / 150, 1)))
     for _ in range(count):
         s = int(rng.integers(0, t))
-        parts = list(GROUPS.values())
-        idx = list(range(NUM_LANDMARKS)) if rng.random() < 0.3 else list(parts[int(rng.integers(2, 6))])
+        if rng.random() < 0.3:
+            weight = np.ones(NUM_LANDMARKS)
+        else:  # one limb, more at its end
+            root = int(rng.choice([11, 12, 23, 24]))  # a shoulder or hip: half its elbow or knee, all below
+            weight = 0.5 * _CHAIN[:, root + 2] + 0.5 * _CHAIN[:, root + 4]
         jump = rng.normal(0, 0.35, 2) * torso_px[s]
         decay = np.exp(-np.arange(min(6, t - s)) / 1.5)
-        px[s : s + len(decay), idx] += decay[:, None, None] * jump
+        px[s : s + len(decay)] += decay[:, None, None] * weight[None, :, None] * jump
     return count
 
 
