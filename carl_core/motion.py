@@ -21,12 +21,15 @@ makes from a real video, with MediaPipe's errors imitated. Nothing is rendered.
    filmed side-on lies along z).
 5. MediaPipe's errors, measured on the real clips' reference landmarks by
    ``benchmarks/measure_pose_noise.py`` (statistics only; no clip is trained on): jitter per body
-   part in image and world, a slow wobble that makes world bone lengths vary, noisier occluded
-   landmarks, visibility (the far side of a side view, off-screen points), missing frames at the
-   ends and in short runs, whole-body left/right flips (the estimate facing the wrong way), glitches.
+   part in image and world, growing with speed (MediaPipe's one-euro smoothing) and running down
+   the limbs (a hand moves as one), a slow wobble that makes world bone lengths vary, noisier
+   hidden landmarks, visibility (the far side of a side view, off-screen points), missing frames
+   at the ends and in short runs (short gaps filled as pose extraction fills them), whole-body
+   left/right flips (the estimate facing the wrong way), glitches.
 
-``sample_motion`` draws one ``MotionSample`` in a few milliseconds (for on-the-fly training);
-``make_motion_dataset`` writes a dataset to disk and ``load_motion_dataset`` reads it back.
+``sample_motion`` draws one ``MotionSample`` in milliseconds, fast enough to draw in the training
+loop (``benchmarks/bench_motion.py``); ``make_motion_dataset`` writes a dataset to disk and
+``load_motion_dataset`` reads it back. ``benchmarks/motion_sheet.py`` draws a contact sheet.
 """
 
 from __future__ import annotations
@@ -193,20 +196,25 @@ def _smooth_noise(rng: np.random.Generator, n: int, cols: int, tau: float) -> np
     """(n, cols) Gaussian noise of unit variance, correlated over about ``tau`` frames.
 
     Under two frames: white noise through a two-tap average. Otherwise a cubic B-spline through
-    random knots ``tau`` frames apart, normalised to unit variance at every frame (cheap: four
-    gathers, no filtering).
+    random knots ``tau`` frames apart, normalised to unit variance at every frame (four gathers,
+    no filtering). Drawn in float32, which is faster and plenty.
     """
     if tau < 2.0:
         a = max(tau - 0.5, 0.0) / 1.5
-        x = rng.standard_normal((n + 1, cols))
+        x = rng.standard_normal((n + 1, cols), dtype=np.float32)
         return (x[1:] + a * x[:-1]) / math.sqrt(1 + a * a)
     pos = np.arange(n) / tau
     idx = pos.astype(np.int64)
-    u = (pos - idx)[:, None]
-    knots = rng.standard_normal((int(pos[-1]) + 4, cols))
-    b = ((1 - u) ** 3 / 6, (3 * u**3 - 6 * u**2 + 4) / 6, (-3 * u**3 + 3 * u**2 + 3 * u + 1) / 6, u**3 / 6)
-    y = b[0] * knots[idx] + b[1] * knots[idx + 1] + b[2] * knots[idx + 2] + b[3] * knots[idx + 3]
-    return y / np.sqrt(b[0] ** 2 + b[1] ** 2 + b[2] ** 2 + b[3] ** 2)
+    u = pos - idx
+    b = np.stack([(1 - u) ** 3, 3 * u**3 - 6 * u**2 + 4, -3 * u**3 + 3 * u**2 + 3 * u + 1, u**3], axis=1)
+    b = (b / np.linalg.norm(b, axis=1, keepdims=True)).astype(np.float32)
+    knots = rng.standard_normal((int(pos[-1]) + 4, cols), dtype=np.float32)
+    return (
+        b[:, :1] * knots[idx]
+        + b[:, 1:2] * knots[idx + 1]
+        + b[:, 2:3] * knots[idx + 2]
+        + b[:, 3:] * knots[idx + 3]
+    )
 
 
 def _rot(axis: int, deg: np.ndarray) -> np.ndarray:
@@ -409,7 +417,8 @@ def _place(pts: np.ndarray, face_world: np.ndarray, action: Action, q: np.ndarra
         w = np.exp(-(heights - heights.min(1, keepdims=True)) / 0.015)
         w /= w.sum(1, keepdims=True)
         feet = (pts[:, _FEET[0::2]] + pts[:, _FEET[1::2]]) / 2
-        step = np.einsum("tf,tfk->tk", w[1:], feet[1:] - feet[:-1])
+        moved = feet[1:] - feet[:-1]
+        step = w[1:, 0:1] * moved[:, 0] + w[1:, 1:2] * moved[:, 1]
         off[1:, [0, 2]] = -np.cumsum(step[:, [0, 2]], axis=0)
     elif action.support in ("plank", "lying"):
         off[:, 1] = -pts.reshape(t, -1, 3)[:, :, 1].min(1)
@@ -696,7 +705,7 @@ def _add_noise(rng, cfg, px, world, vis, torso_px, fps):
     lf = _smooth_noise(rng, t, NUM_LANDMARKS * 5, 8.0 * per_frame).reshape(t, NUM_LANDMARKS, 5)
     scale_hf, scale_lf = _NOISE_SCALE
     n = (scale_hf * hf * fast + scale_lf * lf) * (1.0 + (_OCCLUDED - 1.0) * (1.0 - vis)[..., None])
-    n = np.einsum("jk,tkc->tjc", _CHAIN, n)
+    n = _CHAIN @ n
     px = px + n[..., :2] * (q * small * torso_px)[:, None, None]
     world = world + n[..., 2:] * (q * math.sqrt(small))
     return px, world, q * small
@@ -712,6 +721,7 @@ def _flip(image: np.ndarray, world: np.ndarray, rng: np.random.Generator, t: int
         image[sl] = image[sl][:, MIRROR]
         world[sl] = world[sl][:, MIRROR]
         world[sl, :, 2] *= -1.0
+        image[sl, :, 2] *= -1.0  # MediaPipe's image z turns over with its world z
         done += n
     return done
 
