@@ -38,7 +38,7 @@ def _colour(a: int, b: int) -> tuple[int, int, int]:
     return (90, 90, 90)
 
 
-def draw_row(xy: np.ndarray, frames: list[int], titles: list[str], cell: int) -> Image.Image:
+def draw_row(xy: np.ndarray, frames: list[int], titles: list[str], cell: int, name: str = "") -> Image.Image:
     """One row of cells; xy (T, 33, 2) in any units with y down; one scale for the whole row."""
     sel = xy[frames]
     lo, hi = np.nanmin(sel.reshape(-1, 2), 0), np.nanmax(sel.reshape(-1, 2), 0)
@@ -59,6 +59,7 @@ def draw_row(xy: np.ndarray, frames: list[int], titles: list[str], cell: int) ->
         for i in range(11):
             d.ellipse([p[i, 0] - 1.5, p[i, 1] - 1.5, p[i, 0] + 1.5, p[i, 1] + 1.5], fill=(0, 0, 0))
         d.text((c * cell + 3, 2), title, fill=(0, 0, 0))
+    d.text((3, cell - 13), name, fill=(0, 110, 0))
     return row
 
 
@@ -97,13 +98,14 @@ def main() -> None:
                     mirror_prob=0.0, cut_prob=0.0, fill=(0.8, 0.8), reps=(1, 1), idle=(0.3, 0.3),
                     hold_prob=0.0, warp=(0.0, 0.0), sizes=((800, 800),), roll=0.0, **NO_NOISE,
                 )  # fmt: skip
-            s = sample_motion(name, np.random.default_rng(a.seed), MotionConfig(**fixed), fps=30.0)
+            rng = np.random.default_rng([a.seed, ACTION_NAMES.index(name)])
+            s = sample_motion(name, rng, MotionConfig(**fixed), fps=30.0)
             src = s.pose.world if a.world else s.pose.image
             xy = src[..., :2] * (1.0 if a.world else np.array([s.pose.width, s.pose.height]))
             if not blocks:
                 frames, titles = _frames(s, a.cols)
-                titles[0] = f"{name} " + titles[0]
-            blocks.append(draw_row(xy, frames, titles if not blocks else [f"{yaw:.0f}/{pitch:.0f}"], a.cell))
+            label = f"{name} {yaw:.0f}/{pitch:.0f}" if not blocks else f"{yaw:.0f}/{pitch:.0f}"
+            blocks.append(draw_row(xy, frames, titles if not blocks else [], a.cell, label))
         row = Image.new(
             "RGB", (sum(b.width for b in blocks) + 6 * (len(blocks) - 1), a.cell), (120, 120, 120)
         )
