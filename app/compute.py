@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ import numpy as np
 import streamlit as st
 
 from app.session import Video, workspace
-
-Progress = Callable[[int, int, str], None]
+from carl_core.progress import Progress
 
 FPS_CHOICES = {
     "Auto": "auto",
@@ -267,7 +265,8 @@ def _playable(video: Video) -> bool:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _proxy(path: str, stamp: str, folder: str, fps: float | None) -> tuple[str, float]:
     """A small H.264 copy for the browser; returns its path and frame rate."""
-    from carl_core.video import open_video, probe_video, write_video
+    from carl_core.video import open_video, probe_video
+    from carl_core.video_writer import write_video
 
     info = probe_video(path)
     rate = fps or info.fps

@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from app.session import ROOT, guard, upload_limit_mb, workspace
+from carl_core.devices import default_device, describe_device
 from carl_core.errors import CheckpointError
 
 DEFAULT_ENV = "CARL_DEFAULT_MODEL"
@@ -32,13 +33,11 @@ def default_model_path() -> Path:
 
 
 def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return default_device()
 
 
 def device_text() -> str:
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return f"CPU ({os.cpu_count()} cores)"
+    return describe_device()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import re
 import shutil
 import tempfile
 import weakref
@@ -23,7 +22,7 @@ from typing import Any
 import streamlit as st
 
 from carl_core.errors import CarlError, VideoError
-from carl_core.io import atomic_open
+from carl_core.io import atomic_open, safe_file_name
 
 log = logging.getLogger("carl_studio")
 
@@ -48,7 +47,7 @@ class Workspace:
     def save_upload(self, data: bytes | memoryview, name: str, folder: str) -> Path:
         """Write an upload atomically to ``dir/folder/`` (content-named, so a rerun reuses it)."""
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
-        target = self.dir / folder / f"{digest}-{safe_name(name)}"
+        target = self.dir / folder / f"{digest}-{safe_file_name(name, 'video')}"
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,13 +69,6 @@ def workspace() -> Workspace:
     if "workspace" not in st.session_state:
         st.session_state["workspace"] = Workspace()
     return st.session_state["workspace"]
-
-
-def safe_name(name: str) -> str:
-    """A file name with nothing but letters, digits, dot, dash and underscore."""
-    base = Path(name).name
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "video"
-    return clean[-80:]
 
 
 @dataclass(frozen=True)

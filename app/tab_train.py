@@ -10,10 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.models import TRAINED, device_text
-from app.session import VIDEO_TYPES, Video, guard, safe_callback, safe_name, upload_limit_mb
+from app.session import VIDEO_TYPES, Video, guard, safe_callback, upload_limit_mb
 from carl_core.config import PRESETS, load_preset
 from carl_core.errors import DataError
+from carl_core.io import safe_file_name
 from carl_core.jobs import JobManager, JobStatus, TrainRequest, default_home
+from carl_core.progress import format_duration
 
 LOADED, UPLOADED, FOLDER, AUTHORS = (
     "The two videos loaded above",
@@ -43,21 +45,12 @@ def manager() -> JobManager:
     return job_manager(str(default_home()))
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(round(seconds))
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _stage(files: list[tuple[str, bytes | Path]], jm: JobManager) -> Path:
     """Copy training videos into a folder of their own under the studio's home (kept with the runs)."""
     folder = jm.root / "data" / time.strftime("videos-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True)
     for name, content in files:
-        target = folder / safe_name(name)
+        target = folder / safe_file_name(name, "video")
         k = 1
         while target.exists():
             k += 1
@@ -244,7 +237,7 @@ def _progress(status: JobStatus) -> None:
     words = STATE_WORDS.get(status.state, status.state)
     if status.running:
         frac = min(1.0, status.fraction)
-        left = _duration(status.eta_s)
+        left = "estimating…" if status.eta_s is None else format_duration(status.eta_s)
         st.progress(
             frac, text=f"{words}: {status.done}/{status.phase_total} · {left} left · {status.message}"
         )

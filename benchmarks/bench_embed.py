@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from carl_core.augment import normalize  # noqa: E402
 from carl_core.config import load_preset  # noqa: E402
 from carl_core.embed import Embedder  # noqa: E402
 from carl_core.model import CARLModel  # noqa: E402
+from carl_core.preprocess import normalize  # noqa: E402
 from carl_core.video import open_video, read_video  # noqa: E402
 
 DATA = Path(os.environ.get("CARL_BENCH_DATA", Path(tempfile.gettempdir()) / "carl_bench"))

@@ -1,4 +1,4 @@
-"""Two-view temporal sampling, per-view spatial augmentation and inference preprocessing.
+"""Two-view temporal sampling and per-view spatial augmentation, for training.
 
 Follows the authors' ``datasets/{pouring,penn_action,finegym}.py`` (``sample_frames`` with the
 ``time_augment`` strategy) and ``datasets/data_augment.py`` (``create_ssl_data_augment``) of
@@ -8,7 +8,8 @@ frames in batched tensor ops.
 
 Pipeline of one training sample (``two_views``):
   1. ``time_augment`` picks two sets of frame indices (``steps``) and padding masks;
-  2. the frames of both views are read once and fitted to ``size`` (as ``preprocess`` does);
+  2. the frames of both views are read once and fitted to ``size`` (as inference's
+     ``preprocess.preprocess`` does);
   3. ``augment_view`` crops, flips, colour-jitters, blurs and greys each view on its own draw;
   4. ``normalize`` applies the ImageNet statistics.
 """
@@ -22,18 +23,15 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import ConfigError, DataError, VideoError
+from .errors import ConfigError, DataError
+from .preprocess import FitMode, fit, normalize, resize, to_float_frames
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # ITU-R 601 luma, as PIL's "L" conversion and torchvision's rgb_to_grayscale use.
 _LUMA = (0.299, 0.587, 0.114)
 
 Window = Literal["video", "clip"]
-FitMode = Literal["resize", "center_crop"]
 FrameSource = Callable[[np.ndarray], Any] | np.ndarray | Tensor
 
 
@@ -308,13 +306,6 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     return _blur_matrix(h, sigma, x.device, x.dtype) @ y
 
 
-def _resize(x: Tensor, height: int, width: int) -> Tensor:
-    if x.shape[-2:] == (height, width):
-        return x
-    # Antialias matters when shrinking full-resolution video frames; it is a no-op when enlarging.
-    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-
-
 def apply_view(frames: Tensor, params: ViewParams, out_size: int) -> Tensor:
     """Apply one drawn augmentation to all frames (T, 3, H, W) of a view."""
     x = frames
@@ -322,7 +313,7 @@ def apply_view(frames: Tensor, params: ViewParams, out_size: int) -> Tensor:
         top, left, h, w = params.crop
         x = x[..., top : top + h, left : left + w]
     # Crop and resize first, so that the colour ops run on out_size frames.
-    x = _resize(x, out_size, out_size)
+    x = resize(x, out_size, out_size)
     if params.flip:
         x = x.flip(-1)
     if params.jitter_order:
@@ -341,83 +332,6 @@ def augment_view(frames: Tensor, cfg: AugmentConfig, generator: torch.Generator,
         raise ValueError(f"expected frames of shape (T, 3, H, W), got {tuple(frames.shape)}")
     params = sample_view_params(cfg, frames.shape[-2], frames.shape[-1], generator)
     return apply_view(frames, params, out_size)
-
-
-# --------------------------------------------------------------------------- preprocessing
-
-
-def normalize(x: Tensor) -> Tensor:
-    """ImageNet mean/std normalisation of (..., 3, H, W) in [0, 1]."""
-    mean = x.new_tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
-
-
-def to_float_frames(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
-    """uint8 (T, H, W, 3), as decoders give them, or float (T, 3, H, W) in [0, 1] -> float (T, 3, H, W)."""
-    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
-        frames = frames.copy()  # torch cannot wrap read-only memory
-    x = torch.as_tensor(frames)
-    if x.ndim == 3:
-        x = x.unsqueeze(0)
-    if device is not None:
-        x = x.to(device)
-    if x.dtype == torch.uint8:
-        if x.ndim == 4 and x.shape[-1] == 3:
-            x = x.permute(0, 3, 1, 2)
-        x = x.float().div_(255.0)
-    elif x.dtype == torch.float64:
-        x = x.float()
-    elif not x.is_floating_point():
-        raise ValueError(f"frames must be uint8 or floating point, got {x.dtype}")
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected (T, H, W, 3) uint8 or (T, 3, H, W) float frames, got {tuple(x.shape)}")
-    return x
-
-
-def fit(x: Tensor, size: int, mode: FitMode = "resize") -> Tensor:
-    """(T, 3, H, W) -> (T, 3, size, size), by squashing or by short-side resize + centre crop."""
-    if mode == "resize":
-        return _resize(x, size, size)
-    if mode != "center_crop":
-        raise ConfigError(f"preprocessing mode must be 'resize' or 'center_crop', got {mode!r}")
-    h, w = x.shape[-2:]
-    if h <= w:
-        nh, nw = size, max(size, round(w * size / h))
-    else:
-        nh, nw = max(size, round(h * size / w)), size
-    x = _resize(x, nh, nw)
-    # Offsets rounded up, as the authors' uniform_crop does.
-    top, left = math.ceil((nh - size) / 2), math.ceil((nw - size) / 2)
-    return x[..., top : top + size, left : left + size]
-
-
-def preprocess(
-    frames: np.ndarray | Tensor,
-    size: int = 224,
-    mode: FitMode = "resize",
-    device: torch.device | str | None = None,
-    chunk: int = 64,
-) -> Tensor:
-    """Deterministic inference input: (T, 3, size, size) float, ImageNet-normalised.
-
-    ``mode="resize"`` (default) squashes the whole frame to ``size x size``. That is what the
-    authors' released checkpoints saw: their Pouring and Penn Action frames were stored already
-    resized to 224 x 224 (``cv2.resize``), so their evaluation centre crop of 224 changed nothing.
-    It also keeps the whole field of view, which alignment needs. ``mode="center_crop"`` resizes
-    the shorter side to ``size`` and cuts the central square, keeping the aspect ratio.
-    Frames are converted ``chunk`` at a time, so full-resolution float copies stay small.
-    """
-    if mode not in ("resize", "center_crop"):
-        raise ConfigError(f"preprocessing mode must be 'resize' or 'center_crop', got {mode!r}")
-    n = len(frames)
-    parts = [
-        normalize(fit(to_float_frames(frames[i : i + chunk], device), size, mode))
-        for i in range(0, n, max(chunk, 1))
-    ]
-    if not parts:
-        raise VideoError("no frames to preprocess: the video is empty or could not be decoded")
-    return torch.cat(parts).contiguous()
 
 
 # --------------------------------------------------------------------------- two views

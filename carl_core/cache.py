@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import torch
 
 from .errors import VideoError
 from .io import atomic_open, atomic_write_text
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ CACHE_ENV = "CARL_CACHE_DIR"
 FORMAT_VERSION = 1
 _BLOCK = 1 << 20  # read size for hashing
 _SAMPLES, _SAMPLE_BYTES = 16, 4096
-
-Progress = Callable[[int, int, str], None]
 
 
 def default_cache_dir() -> Path:

@@ -34,7 +34,34 @@ class ModelConfig:
     num_layers: int = 3
     embedding_size: int = 128
     projection_size: int = 128  # hidden width of the projection head (theirs: PROJECTION_SIZE)
-    train_len: int = 240  # clip length in training; other lengths get rescaled positions
+    train_len: int = 240  # clip length in training; other lengths get rescaled positions ("clip")
+    # "clip": the authors' positions (place in the clip); "time": band attention over
+    # +-attention_span seconds with rotary codes of time (see model.py)
+    positions: str = "clip"
+    attention_span: float = 0.5
+    # pose models (backbone "pose"): how the body's facing is made comparable across videos,
+    # "sequence" (rotate each video to its mean facing), "augment" (learn it), "none"
+    pose_facing: str = "sequence"
+
+    def __post_init__(self) -> None:
+        if self.positions not in ("clip", "time"):
+            raise ConfigError(f"model.positions must be 'clip' or 'time', not {self.positions!r}")
+        if not (isinstance(self.attention_span, int | float) and self.attention_span > 0):
+            raise ConfigError(
+                f"model.attention_span must be a positive number of seconds, not {self.attention_span!r}"
+            )
+        if self.pose_facing not in ("sequence", "augment", "none"):
+            raise ConfigError(
+                f"model.pose_facing must be 'sequence', 'augment' or 'none', not {self.pose_facing!r}"
+            )
+        # Attention splits the width evenly between heads.
+        if not (isinstance(self.num_heads, int) and self.num_heads >= 1):
+            raise ConfigError(f"model.num_heads must be a whole number of at least 1, got {self.num_heads!r}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_heads "
+                f"({self.num_heads}): choose a width that is a multiple of the number of heads"
+            )
 
 
 @dataclass

@@ -25,7 +25,6 @@ input size and attention window; a second run is a lookup.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import threading
@@ -38,15 +37,15 @@ import numpy as np
 import torch
 
 from . import runtime
-from .augment import normalize
 from .cache import EmbeddingCache, EmbeddingKey, file_digest, model_digest, window_text
+from .devices import default_device
 from .errors import ConfigError, VideoError
 from .model import DEFAULT_WINDOW, AttentionWindow, CARLModel
-from .video import check_video_file, open_video
+from .preprocess import normalize
+from .progress import Progress, format_duration
+from .video import check_fps, check_video_file, open_video
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, str], None]
 
 BACKENDS = ("auto", "onnx", "torch")
 PREFETCH = 3  # decoded chunks waiting for the model: enough to ride out decoding hiccups
@@ -62,7 +61,7 @@ def default_fps(device: torch.device | str | None = None) -> float:
     thinned). Actions last seconds, so either resolves their phases.
     """
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = default_device()
     return _GPU_FPS if torch.device(device).type == "cuda" else _CPU_FPS
 
 
@@ -174,15 +173,6 @@ class _Prefetch:
 # --------------------------------------------------------------------------- progress
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 class _Meter:
     """``on_progress`` with the frame rate and the time left in the message."""
 
@@ -199,18 +189,11 @@ class _Meter:
             return
         rate = self.rate(done)
         left = (self.total - done) / rate if rate > 0 else float("nan")
-        msg = f"{self.name}: {done}/{self.total} frames · {rate:.1f} frames/s · {_duration(left)} left"
+        msg = f"{self.name}: {done}/{self.total} frames · {rate:.1f} frames/s · {format_duration(left)} left"
         self.on_progress(done, self.total, msg)
 
 
 # --------------------------------------------------------------------------- the embedder
-
-
-def _check_fps(fps: float | None) -> None:
-    if fps is not None and not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
-        raise ConfigError(
-            f"fps must be a positive number (frames per second) or None for every frame, got {fps!r}"
-        )
 
 
 def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int], ...]:
@@ -319,7 +302,7 @@ class Embedder:
         on_progress: Progress | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (T, D) float32 L2-normalised, timestamps (T,) float64 seconds) of a video."""
-        _check_fps(fps)
+        check_fps(fps)
         path = Path(path)
         check_video_file(path)
         key = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ from .embed import Embedder
 from .errors import DataError
 from .metrics import ActionSplits, evaluate_all, evaluate_per_action
 from .model import CARLModel
+from .progress import Progress
 
 log = logging.getLogger("carl_core.evaluate")
-Progress = Callable[[int, int, str], None]
 
 
 def embed_records(

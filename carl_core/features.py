@@ -18,19 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import preprocess
 from .backbone import BACKBONES, build_backbone
 from .config import ModelConfig
 from .errors import VideoError
 from .model import CARLModel
+from .preprocess import preprocess
 
-__all__ = ["FEATURE_BACKBONES", "ImageNetFeatures", "embed_image", "imagenet_features"]
-
-# What the app offers: (backbone name, words for the user).
-FEATURE_BACKBONES = {
-    "efficientnet_lite0": "EfficientNet-Lite0 ImageNet features (offline)",
-    "resnet50": "ResNet-50 ImageNet features (downloads about 100 MB once)",
-}
+__all__ = ["ImageNetFeatures", "embed_image", "imagenet_features"]
 
 
 class PooledHead(nn.Module):

@@ -1,13 +1,14 @@
-"""Atomic file writes: a temporary file in the same folder, then a rename.
+"""Files the user's work goes into: atomic writes, and safe names for them.
 
-Whatever the user made (checkpoints, caches, exports) is either the old file or the new one,
-never half of one.
+Atomic: a temporary file in the same folder, then a rename, so whatever the user made
+(checkpoints, caches, exports) is either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
+
+
+def safe_file_name(name: str, fallback: str = "file", max_length: int = 80) -> str:
+    """A name made from ``name`` (a user's file or run name) that is safe as one path component.
+
+    Runs of anything but ASCII letters, digits, dot, dash and underscore (path separators
+    included) become one underscore; leading and trailing dots and underscores go (no hidden
+    files, no ".."); the end is kept where it is too long (it holds the suffix). ``fallback``
+    where nothing is left.
+    """
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return clean[-max_length:].lstrip("._") or fallback

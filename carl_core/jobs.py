@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CarlError, DataError
-from .io import atomic_write_text
+from .io import atomic_write_text, safe_file_name
+from .run_log import read_losses
 
 __all__ = [
     "MIN_VIDEOS",
@@ -240,7 +241,8 @@ class JobManager:
         return run_dir
 
     def _new_run_dir(self, name: str | None) -> Path:
-        stem = _safe_name(name) if name else time.strftime("run-%Y%m%d-%H%M%S")
+        stamp = time.strftime("run-%Y%m%d-%H%M%S")
+        stem = safe_file_name(name, stamp) if name else stamp
         run_dir, k = self.runs_dir / stem, 1
         while run_dir.exists():
             k += 1
@@ -380,19 +382,6 @@ class JobManager:
             time.sleep(poll)
 
 
-def read_losses(run_dir: str | os.PathLike) -> list[tuple[int, float]]:
-    """(step, loss) of every finished step in the run's log (skipped steps left out)."""
-    path = Path(run_dir) / "log.jsonl"
-    out = []
-    with contextlib.suppress(OSError):
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                entry = json.loads(line)
-                if "loss" in entry:
-                    out.append((int(entry["step"]), float(entry["loss"])))
-    return out
-
-
 def _count_videos(data: str, config: Any) -> int:
     """Readable videos in the training data; too few is the user's to fix, now, not in the background."""
     from .datasets import load_dataset
@@ -410,11 +399,6 @@ def _count_videos(data: str, config: Any) -> int:
     if len(short) == len(records):
         raise DataError(f"every video in {path} has fewer than 2 frames: training needs real videos")
     return len(records)
-
-
-def _safe_name(name: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.strip())
-    return keep.strip(".-") or time.strftime("run-%Y%m%d-%H%M%S")
 
 
 def _pid_alive(pid: int) -> bool:

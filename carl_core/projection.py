@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +29,10 @@ import numpy as np
 
 from carl_core.errors import ConfigError, DataError
 from carl_core.io import atomic_open
+from carl_core.progress import Progress
 
 __all__ = ["ProjectionResult", "project", "pca"]
 
-ProgressFn = Callable[[int, int, str], None]
 _CACHE_VERSION = 1
 MIN_UMAP_FRAMES = 16  # below this a neighbour graph says little; PCA is shown instead
 _PLACE_NEIGHBOURS = 10
@@ -63,7 +63,7 @@ def project(
     min_dist: float = 0.1,
     n_epochs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> ProjectionResult:
     """Map the frames of one video ``(N, D)`` or several (a list of arrays) to 2-D.
 
@@ -168,7 +168,7 @@ def _umap(
     n_neighbors: int,
     min_dist: float,
     n_epochs: int | None,
-    progress: ProgressFn,
+    progress: Progress,
 ) -> ProjectionResult:
     n = len(x)
     if n < MIN_UMAP_FRAMES:

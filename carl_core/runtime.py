@@ -43,9 +43,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbone import IMAGENET_MEAN, IMAGENET_STD
 from .cache import default_cache_dir, tensors_digest
 from .io import atomic_open
+from .preprocess import normalize
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,9 @@ class PixelsToFeatures(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.backbone, self.head = model.backbone, model.head
-        # (x / 255 - mean) / std, as one affine map of the raw bytes
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = (pixels.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        x = normalize(pixels.permute(0, 3, 1, 2).float(), max_value=255.0)  # one affine map of the bytes
         return self.head.frame_features(self.backbone(x))
 
 

@@ -38,8 +38,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .io import atomic_open, atomic_write_text
+from .progress import Progress
 
-ProgressFn = Callable[[int, int, str], None]
 Params = Mapping[str, float]
 
 
@@ -678,7 +678,7 @@ def make_dataset(
     out_dir: str | os.PathLike,
     num_videos: int = 100,
     seed: int = 0,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
     **kw: Any,
 ) -> Path:
     """Write a synthetic dataset in the authors' processed layout and return its folder.
@@ -788,7 +788,7 @@ def render_long_video(
     *,
     seed: int = 0,
     cfg: SynthConfig | None = None,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> tuple[Path, np.ndarray]:
     """Write a video of ``minutes`` of repeated ``action`` and return (path, per-frame labels).
 

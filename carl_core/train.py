@@ -14,12 +14,11 @@ Two data paths:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,19 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from .augment import AugmentConfig, apply_view, fit, normalize, sample_view_params, to_float_frames, two_views
+from .augment import AugmentConfig, apply_view, sample_view_params, two_views
 from .checkpoint import model_payload, read_checkpoint, save_checkpoint
 from .config import CarlConfig
 from .datasets import VideoRecord, load_dataset, read_record_frames
+from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
 from .losses import scl_loss
 from .model import CARLModel
+from .preprocess import fit, normalize, to_float_frames
+from .progress import Progress, prefixed
+from .run_log import append_log, read_log, rewrite_log
 
 log = logging.getLogger("carl_core.train")
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -52,16 +53,6 @@ class TrainResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     stopped: bool = False
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def augment_config(config: CarlConfig) -> AugmentConfig:
@@ -175,10 +166,85 @@ def lr_factor(step: int, total: int, warmup: int, final_ratio: float) -> float:
     return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+# --- building a run -------------------------------------------------------------------------
+
+
+def _process_device(device: torch.device, world: int) -> torch.device:
+    """Under torchrun each process takes the GPU of its local rank."""
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    return device
+
+
+def _saved_state(run_dir: Path, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None for a new run (never over an existing one)."""
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise CheckpointError(f"--resume: no checkpoint to resume from in {run_dir} (last.pt missing)")
+        return read_checkpoint(last)
+    if last.is_file():
+        raise ConfigError(f"{run_dir} already holds a run (last.pt): pass --resume, or choose another --out")
+    return None
+
+
+def _training_records(data: str | Path | list[VideoRecord], config: CarlConfig) -> list[VideoRecord]:
+    records = data if isinstance(data, list) else load_dataset(data, "train", fps=config.data.fps)
+    if not records:
+        raise DataError("the training set is empty")
+    if all(r.seq_len < 2 for r in records):
+        raise DataError("training needs videos of at least 2 frames")
+    return records
+
+
+def _distributed(model: CARLModel, device: torch.device, world: int) -> torch.nn.Module:
+    if world == 1:
+        return model
+    module: torch.nn.Module = model
+    if device.type == "cuda":
+        module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return torch.nn.parallel.DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None
+    )
+
+
+def _rng_state(device: torch.device, world: int) -> dict[str, Any]:
+    """Every random generator the loop draws from: dropout on the CPU or the GPU, and the
+    DataLoader's worker seeds (from the CPU generator). Data order and augmentation derive from
+    (seed, epoch, video) and need no state; no numpy or Python global generator is used."""
+    state: dict[str, Any] = {"rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        mine = torch.cuda.get_rng_state(device)
+        every: list[Any] = [mine]
+        if world > 1:  # each process has its own GPU generator; rank 0 writes them all
+            every = [None] * world
+            dist.all_gather_object(every, mine)
+        state["cuda_rng"] = every
+    return state
+
+
+def _restore_rng(state: dict[str, Any], device: torch.device, rank: int) -> None:
+    torch.set_rng_state(state["rng"])
+    cuda = state.get("cuda_rng")
+    if device.type == "cuda" and cuda and rank < len(cuda):
+        torch.cuda.set_rng_state(cuda[rank].cpu(), device)
+    elif device.type == "cuda":
+        log.warning(
+            "the checkpoint holds no GPU random state: dropout draws differ from an uninterrupted run"
+        )
+
+
 # --- the loop ----------------------------------------------------------------------------
 
 
 class Trainer:
+    """One training run: built in ``__init__``, one optimisation ``step``, the loop in ``run``.
+
+    ``resume=True`` continues ``run_dir/last.pt`` exactly where it stopped: weights, optimiser,
+    step, log and random generators; only ``config.train.epochs`` may differ from the saved run.
+    """
+
     def __init__(
         self,
         config: CarlConfig,
@@ -194,161 +260,155 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.on_progress, self.on_log, self.should_stop = on_progress, on_log, should_stop
         self.rank, self.world = _dist_info()
-        self.device = resolve_device(device)
-        if self.world > 1 and self.device.type == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(self.device)
-        self.state: dict[str, Any] | None = None
-        last = self.run_dir / "last.pt"
-        if resume:
-            if not last.is_file():
-                raise CheckpointError(
-                    f"--resume: no checkpoint to resume from in {self.run_dir} (last.pt missing)"
-                )
-            self.state = read_checkpoint(last)
-            saved = CarlConfig.from_dict(self.state["config"])
-            # Only the length of the run may change on resume.
-            config = saved.with_overrides(train={"epochs": config.train.epochs})
-        elif last.is_file():
-            raise ConfigError(
-                f"{self.run_dir} already holds a run (last.pt): pass --resume, or choose another --out"
+        self.device = _process_device(resolve_device(device), self.world)
+        self.state = _saved_state(self.run_dir, resume)
+        if self.state is not None:
+            config = CarlConfig.from_dict(self.state["config"]).with_overrides(
+                train={"epochs": config.train.epochs}
             )
         self.config = config
-        self.records = data if isinstance(data, list) else load_dataset(data, "train", fps=config.data.fps)
-        if not self.records:
-            raise DataError("the training set is empty")
-        if len(self.records) < 1 or all(r.seq_len < 2 for r in self.records):
-            raise DataError("training needs videos of at least 2 frames")
-        torch.manual_seed(config.train.seed)
-        self.model = CARLModel(config.model).to(self.device)
-        if self.state is not None:
-            self.model.load_state_dict(self.state["model"])
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(
-            trainable, lr=config.train.lr, weight_decay=config.train.weight_decay
-        )
-        if self.state is not None:
-            self.optimizer.load_state_dict(self.state["optimizer"])
-            torch.set_rng_state(self.state["rng"])
-        self.ddp_model: torch.nn.Module = self.model
-        if self.world > 1:
-            if self.device.type == "cuda":
-                self.ddp_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.ddp_model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        self.records = _training_records(data, config)
+        self.model, self.optimizer = self._build_model()
+        self.ddp_model = _distributed(self.model, self.device, self.world)
         self.steps_per_epoch = len(
             epoch_order(len(self.records), 0, 0, 0, self.world, config.train.batch_size)
         )
+        self.use_amp = config.train.amp and self.device.type == "cuda"
 
-    def _embed(self, batch: dict[str, Any], cache: FeatureCache | None) -> torch.Tensor:
+    def _build_model(self) -> tuple[CARLModel, torch.optim.Optimizer]:
+        torch.manual_seed(self.config.train.seed)
+        model = CARLModel(self.config.model).to(self.device)
+        if self.state is not None:
+            model.load_state_dict(self.state["model"])
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        t = self.config.train
+        optimizer = torch.optim.Adam(trainable, lr=t.lr, weight_decay=t.weight_decay)
+        if self.state is not None:
+            optimizer.load_state_dict(self.state["optimizer"])
+            _restore_rng(self.state, self.device, self.rank)
+        return model, optimizer
+
+    def run(self) -> TrainResult:
+        """Train to ``config.train.epochs``; checkpoints at each epoch's end and when stopped."""
+        c, per_epoch = self.config, self.steps_per_epoch
+        total = c.train.epochs * per_epoch
+        step, history = self._begin()
+        cache = self._feature_cache() if c.train.cached_features and step < total else None
+        skipped = sum(1 for h in history if h.get("skipped"))
+        t0, stopped = time.time(), False
+        self.model.train()
+        while step < total and not stopped:
+            epoch, within = divmod(step, per_epoch)
+            for k, batch in enumerate(self._batches(epoch, within, cache), start=within + 1):
+                entry = {
+                    "step": step + 1,
+                    "epoch": epoch + k / per_epoch,
+                    **self.step(batch, step, total, cache),
+                }
+                entry["time"] = round(time.time() - t0, 3)
+                if entry.get("skipped"):
+                    skipped += 1
+                    log.warning("step %d: %s, step skipped (weights unchanged)", step + 1, entry["reason"])
+                step += 1
+                history.append(entry)
+                self._report(entry, step, total, time.time() - t0)
+                stopped = self.should_stop is not None and self.should_stop()
+                if stopped:
+                    break
+            epoch_done = step % per_epoch == 0
+            periodic = epoch_done and ((step // per_epoch) % c.train.save_every == 0 or step >= total)
+            self._save(step, history, periodic=periodic)
+        if total == 0 and self.state is None:
+            self._save(step, history, periodic=False)  # --epochs 0: the untrained model, for baselines
+        seconds = time.time() - t0
+        if self.rank == 0 and not stopped:
+            log.info("trained %d steps in %.1f s", step, seconds)
+        losses = [h["loss"] for h in history if "loss" in h]
+        checkpoint = self.run_dir / "last.pt"
+        return TrainResult(
+            self.run_dir, checkpoint, step, step / per_epoch, losses, skipped, seconds, stopped
+        )
+
+    def step(
+        self, batch: dict[str, Any], step: int, total: int, cache: FeatureCache | None
+    ) -> dict[str, Any]:
+        """One optimisation step at global ``step`` of ``total``; returns what the log keeps of it."""
+        t = self.config.train
+        lr = t.lr * lr_factor(
+            step, total, t.warmup_epochs * self.steps_per_epoch, t.final_lr / t.lr if t.lr else 0.0
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            embs = self._embed(batch, step, cache)
+        loss = scl_loss(
+            embs.float(),
+            batch["seq_lens"].to(self.device),
+            batch["steps"].to(self.device),
+            batch["masks"].to(self.device),
+            temperature=self.config.loss.temperature,
+            label_variance=self.config.loss.label_variance,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        entry: dict[str, Any] = {}
+        if not torch.isfinite(loss):
+            entry.update(skipped=True, reason="non-finite loss")
+        else:
+            loss.backward()
+            trainable = [p for p in self.model.parameters() if p.requires_grad]
+            norm = torch.nn.utils.clip_grad_norm_(trainable, t.grad_clip)
+            if torch.isfinite(norm):
+                self.optimizer.step()
+                entry["loss"] = float(loss.detach())
+            else:
+                entry.update(skipped=True, reason="non-finite gradient")
+        entry["lr"] = lr
+        return entry
+
+    # -- the loop's parts ------------------------------------------------------------------------
+    def _begin(self) -> tuple[int, list[dict[str, Any]]]:
+        """The step to start from and the log so far; writes the run's config and log."""
+        step = int(self.state["step"]) if self.state else 0
+        history: list[dict[str, Any]] = list(self.state.get("log", [])) if self.state else []
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            rewrite_log(self.run_dir, history)
+        return step, history
+
+    def _feature_cache(self) -> FeatureCache:
+        on_progress = prefixed(self.on_progress, "caching") if self.rank == 0 else None
+        return FeatureCache.build(self.model, self.records, self.config, self.device, on_progress)
+
+    def _batches(self, epoch: int, within: int, cache: FeatureCache | None) -> Iterator[dict[str, Any]]:
+        """This process's batches of ``epoch`` from its ``within``-th on."""
+        c = self.config
+        order = epoch_order(len(self.records), c.train.seed, epoch, self.rank, self.world, c.train.batch_size)
+        if cache is not None:  # the views' frames come from the cached features: only steps are drawn
+            for idx in order[within:]:
+                yield _collate([self._steps_only(epoch, i) for i in idx])
+        else:
+            yield from self._loader(PixelClips(self.records, c), epoch, order[within:])
+
+    def _embed(self, batch: dict[str, Any], step: int, cache: FeatureCache | None) -> torch.Tensor:
         b, _, t = batch["steps"].shape
         mask = batch["masks"].view(b * 2, t).to(self.device).bool()
         if cache is not None:
-            rng = np.random.default_rng([self.config.train.seed, int(batch["step"]), 11])
+            rng = np.random.default_rng([self.config.train.seed, step, 11])
             feats = torch.stack([cache.sample(i, s, rng) for i, s in zip(batch["index"], batch["steps"])])
             feats = feats.to(self.device, torch.float32).flatten(0, 1)
             return self.ddp_model(feats, mask, project=True, frozen_input=True).view(b, 2, t, -1)
         views = batch["views"].to(self.device).flatten(0, 1)
         return self.ddp_model(views, mask, project=True).view(b, 2, t, -1)
 
-    def run(self) -> TrainResult:
-        c = self.config
-        total = c.train.epochs * self.steps_per_epoch
-        step = int(self.state["step"]) if self.state else 0
-        history: list[dict[str, Any]] = list(self.state.get("log", [])) if self.state else []
-        skipped = sum(1 for h in history if h.get("skipped"))
-        if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
-            _rewrite_log(self.run_dir / "log.jsonl", history)
-        cache = None
-        if c.train.cached_features and step < total:
-            cache = FeatureCache.build(
-                self.model, self.records, c, self.device, self._progress_prefix("caching")
-            )
-        pixels = PixelClips(self.records, c) if cache is None else None
-        warmup = c.train.warmup_epochs * self.steps_per_epoch
-        use_amp = c.train.amp and self.device.type == "cuda"
-        t0, stopped = time.time(), False
-        self.model.train()
-        while step < total:
-            epoch, within = divmod(step, self.steps_per_epoch)
-            batches = epoch_order(
-                len(self.records), c.train.seed, epoch, self.rank, self.world, c.train.batch_size
-            )
-            loader = self._loader(pixels, epoch, batches[within:]) if pixels is not None else None
-            for k, idx in enumerate(batches[within:]):
-                if loader is not None:
-                    batch = next(loader)
-                else:
-                    batch = _collate([self._steps_only(epoch, i) for i in idx])
-                batch["step"] = step
-                factor = lr_factor(step, total, warmup, c.train.final_lr / c.train.lr if c.train.lr else 0.0)
-                for g in self.optimizer.param_groups:
-                    g["lr"] = c.train.lr * factor
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    embs = self._embed(batch, cache)
-                loss = scl_loss(
-                    embs.float(),
-                    batch["seq_lens"].to(self.device),
-                    batch["steps"].to(self.device),
-                    batch["masks"].to(self.device),
-                    temperature=c.loss.temperature,
-                    label_variance=c.loss.label_variance,
-                )
-                self.optimizer.zero_grad(set_to_none=True)
-                entry: dict[str, Any] = {"step": step + 1, "epoch": epoch + (k + within + 1) / len(batches)}
-                if torch.isfinite(loss):
-                    loss.backward()
-                    norm = torch.nn.utils.clip_grad_norm_(
-                        [p for p in self.model.parameters() if p.requires_grad], c.train.grad_clip
-                    )
-                    if torch.isfinite(norm):
-                        self.optimizer.step()
-                        entry["loss"] = float(loss.detach())
-                    else:
-                        entry.update(skipped=True, reason="non-finite gradient")
-                else:
-                    entry.update(skipped=True, reason="non-finite loss")
-                if entry.get("skipped"):
-                    skipped += 1
-                    log.warning("step %d: %s, step skipped (weights unchanged)", step + 1, entry["reason"])
-                entry["lr"] = c.train.lr * factor
-                entry["time"] = round(time.time() - t0, 3)
-                step += 1
-                history.append(entry)
-                if self.rank == 0:
-                    _append_log(self.run_dir / "log.jsonl", entry)
-                    if self.on_log:
-                        self.on_log(entry)
-                    if self.on_progress:
-                        self.on_progress(step, total, _progress_message(entry, step, total, time.time() - t0))
-                if self.should_stop is not None and self.should_stop():
-                    stopped = True
-                    break
-            epoch_done = step % self.steps_per_epoch == 0
-            if stopped or epoch_done or step >= total:
-                epochs_done = step // self.steps_per_epoch
-                periodic = epoch_done and (epochs_done % c.train.save_every == 0 or step >= total)
-                self._save(step, history, periodic=periodic)
-            if stopped:
-                break
-        if total == 0 and self.state is None:
-            self._save(step, history, periodic=False)  # --epochs 0: the untrained model, for baselines
-        if self.rank == 0 and not stopped:
-            log.info("trained %d steps in %.1f s", step, time.time() - t0)
-        losses = [h["loss"] for h in history if "loss" in h]
-        return TrainResult(
-            self.run_dir,
-            self.run_dir / "last.pt",
-            step,
-            step / self.steps_per_epoch,
-            losses,
-            skipped,
-            time.time() - t0,
-            stopped,
-        )
+    def _report(self, entry: dict[str, Any], step: int, total: int, elapsed: float) -> None:
+        if self.rank != 0:
+            return
+        append_log(self.run_dir, entry)
+        if self.on_log:
+            self.on_log(entry)
+        if self.on_progress:
+            self.on_progress(step, total, _progress_message(entry, step, elapsed))
 
     def _steps_only(self, epoch: int, i: int) -> dict[str, Any]:
         r, c = self.records[i], self.config
@@ -363,7 +423,7 @@ class Trainer:
         )
         return {"views": None, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
 
-    def _loader(self, ds: PixelClips, epoch: int, batches: list[list[int]]):
+    def _loader(self, ds: PixelClips, epoch: int, batches: list[list[int]]) -> Iterator[dict[str, Any]]:
         keyed = [[(epoch, i) for i in b] for b in batches]
         workers = self.config.train.num_workers
         return iter(
@@ -378,26 +438,16 @@ class Trainer:
         )
 
     def _save(self, step: int, history: list[dict[str, Any]], *, periodic: bool) -> None:
+        rng = _rng_state(self.device, self.world)  # every process takes part in gathering it
         if self.rank != 0:
             return
         payload = model_payload(
-            self.model,
-            self.config,
-            optimizer=self.optimizer.state_dict(),
-            step=step,
-            log=history,
-            rng=torch.get_rng_state(),  # dropout draws: an interrupted run resumes bit for bit
+            self.model, self.config, optimizer=self.optimizer.state_dict(), step=step, log=history, **rng
         )
         save_checkpoint(self.run_dir / "last.pt", payload)
         if periodic:
             epoch = step // self.steps_per_epoch
             save_checkpoint(self.run_dir / f"epoch_{epoch:04d}.pt", payload)
-
-    def _progress_prefix(self, what: str) -> Progress | None:
-        if self.on_progress is None or self.rank != 0:
-            return None
-        cb = self.on_progress
-        return lambda done, total, msg: cb(done, total, f"{what}: {msg}")
 
 
 def train(
@@ -410,23 +460,11 @@ def train(
     return Trainer(config, data, run_dir, **kw).run()
 
 
-def _progress_message(entry: dict[str, Any], step: int, total: int, elapsed: float) -> str:
+def _progress_message(entry: dict[str, Any], step: int, elapsed: float) -> str:
+    # No time left here: whoever shows the progress (tqdm, the app's status) estimates it once.
     rate = step / elapsed if elapsed > 0 else 0.0
-    left = (total - step) / rate if rate > 0 else float("nan")
     loss = f"loss {entry['loss']:.4f}" if "loss" in entry else "skipped"
-    return f"epoch {entry['epoch']:.2f} {loss} · {rate:.2f} steps/s · {left:.0f} s left"
-
-
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(entry) + "\n")
-
-
-def _rewrite_log(path: Path, history: list[dict[str, Any]]) -> None:
-    """The log as of the checkpoint: entries written after it (a killed run) are dropped."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
-    os.replace(tmp, path)
+    return f"epoch {entry['epoch']:.2f} {loss} · {rate:.2f} steps/s"
 
 
 def _dist_info() -> tuple[int, int]:
@@ -437,13 +475,6 @@ def _dist_info() -> tuple[int, int]:
     if world > 1:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "log.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 __all__ = ["CarlError", "FeatureCache", "TrainResult", "Trainer", "read_log", "resolve_device", "train"]

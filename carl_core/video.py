@@ -1,4 +1,4 @@
-"""Reading, fps sampling and writing of videos.
+"""Reading and fps sampling of videos (writing: ``video_writer.py``).
 
 Every read starts with a PyAV probe: it opens the file, finds the video stream, decodes the
 first frame and walks the packets (reading the file once, decoding nothing more) to learn the
@@ -33,8 +33,7 @@ import contextlib
 import logging
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,11 +41,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from carl_core.errors import VideoError
+from carl_core.errors import ConfigError, VideoError
+from carl_core.progress import Progress
+from carl_core.video_writer import write_video  # the writer's old home: imports keep working
 
 __all__ = [
     "FrameStream",
     "VideoInfo",
+    "check_fps",
     "check_video_file",
     "iter_video",
     "open_video",
@@ -57,8 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[int, int, str], None]
 
 # decord decodes this many frames per call, which bounds memory at full resolution.
 _DECORD_SPAN = 32
@@ -275,9 +275,14 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_fps(fps: float | None) -> None:
-    if fps is not None and not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number or None, got {fps!r}")
+def check_fps(fps: float | None) -> None:
+    """``ConfigError`` unless ``fps`` is a positive finite number of frames per second, or None."""
+    if fps is not None and not (
+        isinstance(fps, int | float) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0
+    ):
+        raise ConfigError(
+            f"fps must be a positive number (frames per second) or None for every frame, got {fps!r}"
+        )
 
 
 def _nearest_on_grid(timestamps: np.ndarray, fps: float, duration: float) -> np.ndarray:
@@ -299,15 +304,15 @@ def sample_indices(num_frames: int, src_fps: float, fps: float | None) -> np.nda
     60 -> 10 fps gives frames 0, 6, 12, ... With ``fps`` None or not below ``src_fps``
     every frame is kept: frames are never repeated.
     """
-    _check_fps(fps)
+    check_fps(fps)
     if num_frames < 0:
-        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+        raise ConfigError(f"num_frames must be >= 0, got {num_frames}")
     if num_frames == 0:
         return np.zeros(0, dtype=np.int64)
     if fps is None or fps >= src_fps:
         return np.arange(num_frames, dtype=np.int64)
     if not (math.isfinite(src_fps) and src_fps > 0):
-        raise ValueError(f"src_fps must be a positive number, got {src_fps!r}")
+        raise ConfigError(f"src_fps must be a positive number of frames per second, got {src_fps!r}")
     timestamps = np.arange(num_frames, dtype=np.float64) / src_fps
     return _nearest_on_grid(timestamps, fps, num_frames / src_fps).astype(np.int64)
 
@@ -316,14 +321,16 @@ def _select(probe: _Probe, fps: float | None, indices: Iterable[int] | None) -> 
     n = probe.info.num_frames
     if indices is not None:
         if fps is not None:
-            raise ValueError("give either fps or indices, not both")
+            raise ConfigError("give either fps or indices, not both")
         idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices).astype(np.int64)
         if idx.ndim != 1:
-            raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
+            raise ConfigError(f"indices must be one-dimensional, got shape {idx.shape}")
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(f"indices must lie in [0, {n - 1}] for {probe.info.path.name}")
+            raise ConfigError(
+                f"{probe.info.path.name} has frames 0 to {n - 1}: ask for frame indices in that range"
+            )
         return idx
-    _check_fps(fps)
+    check_fps(fps)
     if probe.vfr and fps is not None and fps < probe.info.num_frames / probe.info.duration:
         return _nearest_on_grid(probe.timestamps, fps, probe.info.duration).astype(np.int64)
     return sample_indices(n, probe.info.fps, fps)
@@ -348,11 +355,11 @@ def _target_size(probe: _Probe, size: Size) -> tuple[int, int] | None:
         return None
     if isinstance(size, tuple):
         if not (len(size) == 2 and all(isinstance(v, int | np.integer) and v > 0 for v in size)):
-            raise ValueError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
+            raise ConfigError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
         w, h = int(size[0]), int(size[1])
         return (h, w) if probe.info.rotation in (90, 270) else (w, h)
     if not (isinstance(size, int | np.integer) and size > 0):
-        raise ValueError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
+        raise ConfigError(f"size must be a positive int, a (width, height) pair or None, got {size!r}")
     w, h = probe.coded_width, probe.coded_height
     scale = size / min(w, h)
     return max(1, round(w * scale)), max(1, round(h * scale))
@@ -508,7 +515,7 @@ def _frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, b
 
 def _check_backend(backend: str) -> None:
     if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        raise ConfigError(f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}")
 
 
 def _chunks(
@@ -517,7 +524,7 @@ def _chunks(
     size: Size,
     chunk: int,
     backend: str,
-    on_progress: ProgressFn | None,
+    on_progress: Progress | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode the frames ``order`` (sorted, unique); yield (indices, frames upright, timestamps).
 
@@ -576,7 +583,7 @@ class FrameStream:
         size: Size,
         chunk: int,
         backend: str,
-        on_progress: ProgressFn | None,
+        on_progress: Progress | None,
     ):
         self._probe, self._order = probe, order
         self._size, self._chunk, self._backend, self._on_progress = size, chunk, backend, on_progress
@@ -610,7 +617,7 @@ def open_video(
     size: Size = None,
     chunk: int = 64,
     backend: str = "auto",
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> FrameStream:
     """Probe a video (rejecting bad files now) and plan its frames; iterate the result to decode.
 
@@ -618,7 +625,7 @@ def open_video(
     """
     _check_backend(backend)
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise ConfigError(f"chunk must be at least 1 frame, got {chunk}")
     probe = _probe(path)
     order = _select(probe, fps, None)
     _target_size(probe, size)  # validate now rather than on first iteration
@@ -632,7 +639,7 @@ def iter_video(
     size: Size = None,
     chunk: int = 64,
     backend: str = "auto",
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream a video as chunks ``(frames (t, H, W, 3) uint8 RGB upright, timestamps (t,) s)``.
 
@@ -650,7 +657,7 @@ def read_video(
     size: Size = None,
     indices: Iterable[int] | None = None,
     backend: str = "auto",
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode a video to ``(frames (T, H, W, 3) uint8 RGB upright, timestamps (T,) float64 s)``.
 
@@ -686,121 +693,3 @@ def read_video(
     slot = np.searchsorted(got, wanted).clip(0, max(filled - 1, 0))
     keep = got[slot] == wanted
     return frames[slot[keep]], times[slot[keep]]
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-# Encoders that understand a constant-rate-factor quality setting.
-_CRF_CODECS = {"libx264", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
-# Chroma-subsampled pixel formats need even frame sizes.
-_EVEN_PIX_FMTS = {"yuv420p", "yuvj420p", "yuv420p10le", "nv12", "yuv422p", "yuvj422p"}
-
-
-def _as_rational(fps: float) -> Fraction:
-    # limit_denominator(1001) turns 29.97002997 into 30000/1001 and keeps 12.5 as 25/2.
-    if not (isinstance(fps, int | float | Fraction) and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    return Fraction(fps).limit_denominator(1001)
-
-
-def _rgb_frame(frame: np.ndarray) -> np.ndarray:
-    arr = np.asarray(frame)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise ValueError(f"frames must be (H, W, 3) RGB, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    return np.ascontiguousarray(arr)
-
-
-def _pad_even(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    # Replicate the last row/column: no content is lost and the extra pixel is invisible.
-    dh, dw = height - arr.shape[0], width - arr.shape[1]
-    if dh == 0 and dw == 0:
-        return arr
-    return np.pad(arr, ((0, dh), (0, dw), (0, 0)), mode="edge")
-
-
-def write_video(
-    path: str | os.PathLike,
-    frames: Iterable[np.ndarray],
-    fps: float,
-    *,
-    codec: str = "libx264",
-    crf: int = 23,
-    pix_fmt: str = "yuv420p",
-) -> Path:
-    """Encode RGB uint8 frames (H, W, 3) to ``path`` and return it.
-
-    Frames are streamed to the encoder one by one, so memory does not grow with length.
-    The container follows the suffix (.mp4, .mkv, .webm, .avi, .mov). The file appears
-    only when complete (temporary file in the same folder, then ``os.replace``).
-    Odd sizes are padded by one edge pixel where the pixel format needs even sizes.
-    (H, W) or (H, W, 1) grayscale frames are accepted too.
-    """
-    path = Path(path)
-    rate = _as_rational(fps)
-    if not path.parent.is_dir():
-        raise VideoError(f"Cannot write {path}: folder {path.parent} does not exist. Create it first.")
-    # The temporary name keeps the real suffix so that FFmpeg picks the same container.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        count = _encode(tmp, frames, rate, codec=codec, crf=crf, pix_fmt=pix_fmt)
-        if count == 0:
-            raise VideoError(f"No frames to write to {path}: give at least one frame.")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a video is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return path
-
-
-def _encode(
-    tmp: Path, frames: Iterable[np.ndarray], rate: Fraction, *, codec: str, crf: int, pix_fmt: str
-) -> int:
-    options: dict[str, str] = {}
-    if tmp.suffix.lower() in (".mp4", ".mov", ".m4v"):
-        options["movflags"] = "+faststart"  # a browser can start playing before the file has loaded
-    count = 0
-    with av.open(str(tmp), mode="w", options=options) as container:
-        stream = None
-        shape = None
-        for frame in frames:
-            arr = _rgb_frame(frame)
-            if stream is None:
-                h, w = arr.shape[:2]
-                if pix_fmt in _EVEN_PIX_FMTS:
-                    h, w = h + h % 2, w + w % 2
-                stream = container.add_stream(codec, rate=rate)
-                stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-                stream.codec_context.time_base = 1 / rate
-                codec_options = {}
-                if codec in _CRF_CODECS:
-                    codec_options["crf"] = str(crf)
-                if codec.startswith("libvpx"):
-                    codec_options["b"] = "0"  # constant quality mode for VP8/VP9
-                if codec == "libx265":
-                    codec_options["x265-params"] = "log-level=error"
-                stream.codec_context.options = codec_options
-                shape = arr.shape
-            elif arr.shape != shape:
-                raise ValueError(f"all frames must have the same shape: {shape} then {arr.shape}")
-            video_frame = av.VideoFrame.from_ndarray(
-                _pad_even(arr, stream.height, stream.width), format="rgb24"
-            )
-            video_frame.pts = count
-            video_frame.time_base = stream.codec_context.time_base
-            container.mux(stream.encode(video_frame))
-            count += 1
-        if stream is not None:
-            container.mux(stream.encode(None))
-    return count

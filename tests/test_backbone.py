@@ -19,6 +19,7 @@ from torch import nn
 
 from carl_core import backbone as bb
 from carl_core.errors import ConfigError, WeightsError
+from carl_core.preprocess import normalize
 from tests.conftest import REAL_CLIPS
 
 GOLF = REAL_CLIPS / "golfdb__test_video.mp4"
@@ -43,9 +44,7 @@ def _golf_frames(indices: tuple[int, ...] = (0, 120)) -> torch.Tensor:
 
 
 def _imagenet_norm(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(bb.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(bb.IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize(x)
 
 
 @pytest.fixture(scope="module")

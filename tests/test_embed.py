@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from carl_core.augment import preprocess
 from carl_core.config import load_preset
 from carl_core.embed import Embedder, _Prefetch, default_fps, embed_video
 from carl_core.errors import ConfigError, VideoError
 from carl_core.model import DEFAULT_WINDOW, AttentionWindow, CARLModel
+from carl_core.preprocess import preprocess
 from carl_core.video import read_video
 
 pytestmark = pytest.mark.timeout(120)
@@ -200,9 +200,9 @@ def test_windows_cover_the_sequence_with_the_stated_overlap(length):
 
 
 def test_window_spec_is_checked():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         AttentionWindow(max_full=8, size=16, overlap=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         AttentionWindow(max_full=16, size=8, overlap=8)
 
 

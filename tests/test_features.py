@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from carl_core.augment import preprocess
 from carl_core.errors import VideoError
 from carl_core.features import ImageNetFeatures, embed_image
+from carl_core.preprocess import preprocess
 from carl_core.video import read_video
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "samples" / "squat_a.mp4"

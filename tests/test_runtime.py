@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from carl_core import runtime
-from carl_core.augment import normalize, preprocess
 from carl_core.config import load_preset
 from carl_core.embed import Embedder
 from carl_core.errors import ConfigError
 from carl_core.model import CARLModel
+from carl_core.preprocess import normalize, preprocess
 from carl_core.video import read_video
 from tests.conftest import REAL_CLIPS
 

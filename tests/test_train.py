@@ -159,3 +159,36 @@ def test_loader_reads_authors_format(tiny_dataset):
     info = json.loads((tiny_dataset / "info.json").read_text())
     assert {r.action for r in train_set} == {0, 1} and info
     assert all(len(r.frame_label) == r.seq_len for r in train_set)
+
+
+def test_checkpoint_holds_every_random_state_the_loop_uses(tiny_dataset, tmp_path):
+    from carl_core.train import _restore_rng, _rng_state
+
+    train(fast_config(epochs=1), tiny_dataset, tmp_path / "run")
+    saved = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert torch.equal(saved["rng"], torch.get_rng_state())  # dropout drew from it up to the save
+    assert "cuda_rng" not in saved  # a CPU run uses no GPU generator
+    state = _rng_state(torch.device("cpu"), 1)
+    first = torch.rand(4)
+    _restore_rng(state, torch.device("cpu"), 0)
+    assert torch.equal(torch.rand(4), first)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_restores_the_gpu_generator():
+    from carl_core.train import _restore_rng, _rng_state
+
+    device = torch.device("cuda")
+    state = _rng_state(device, 1)
+    assert len(state["cuda_rng"]) == 1
+    drawn = torch.rand(8, device=device)  # dropout on the GPU draws from this generator
+    torch.rand(100, device=device)
+    _restore_rng(state, device, 0)
+    assert torch.equal(torch.rand(8, device=device), drawn)
+
+
+def test_progress_message_leaves_the_time_left_to_whoever_shows_it():
+    from carl_core.train import _progress_message
+
+    message = _progress_message({"epoch": 1.5, "loss": 2.0}, 6, 12.0)
+    assert message == "epoch 1.50 loss 2.0000 · 0.50 steps/s" and "left" not in message

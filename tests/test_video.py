@@ -16,8 +16,9 @@ import av
 import numpy as np
 import pytest
 
-from carl_core.errors import CarlError, VideoError
-from carl_core.video import VideoInfo, iter_video, probe_video, read_video, sample_indices, write_video
+from carl_core.errors import CarlError, ConfigError, VideoError
+from carl_core.video import VideoInfo, iter_video, probe_video, read_video, sample_indices
+from carl_core.video_writer import write_video
 from tests.conftest import REAL_CLIPS
 
 REAL = REAL_CLIPS
@@ -329,8 +330,8 @@ def test_sample_indices():
     # Each pick is the nearest frame; the last time (10.0 s) lies in the last frame's span.
     assert np.abs(idx / 29.97 - np.arange(76) / 7.5)[:-1].max() <= 0.5 / 29.97 + 1e-9
     assert idx[-1] == 299
-    for bad_fps in (0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError):
+    for bad_fps in (0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ConfigError):
             sample_indices(10, 30.0, bad_fps)
 
 
@@ -368,9 +369,9 @@ def test_indices_in_any_order_with_repeats(vids):
     assert np.allclose(ts, np.array([5, 0, 5, 19]) / 30)
     empty, ts = read_video(vids["h264.mp4"], indices=[])
     assert empty.shape == (0, H, W, 3) and ts.shape == (0,)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="h264.mp4 has frames 0 to 19"):
         read_video(vids["h264.mp4"], indices=[20])
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         read_video(vids["h264.mp4"], indices=[0], fps=10)
 
 
@@ -410,13 +411,14 @@ def test_resize_keeps_aspect_ratio(vids):
 
 
 def test_bad_arguments(vids):
-    with pytest.raises(ValueError):
+    # A user's setting: a CarlError (the CLI prints it in one line; the app shows it).
+    with pytest.raises(ConfigError):
         read_video(vids["h264.mp4"], size=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         read_video(vids["h264.mp4"], fps=-2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         read_video(vids["h264.mp4"], backend="opencv")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         iter_video(vids["h264.mp4"], chunk=0)
 
 
@@ -470,9 +472,9 @@ def test_write_video_is_atomic(tmp_path):
     assert target.read_bytes() == original  # the old file is untouched
     with pytest.raises(VideoError, match="No frames"):
         write_video(tmp_path / "empty.mp4", [], 30)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(VideoError, match="same shape"):
         write_video(tmp_path / "mixed.mp4", [pattern(0), pattern(0, 32, 32)], 30)
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(VideoError, match="uint8"):
         write_video(tmp_path / "float.mp4", [np.zeros((8, 8, 3))], 30)
     with pytest.raises(VideoError, match="does not exist"):
         write_video(tmp_path / "nope" / "x.mp4", [pattern(0)], 30)
