@@ -40,7 +40,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -52,9 +52,8 @@ from scipy.interpolate import PchipInterpolator
 from .errors import ConfigError, DataError
 from .io import atomic_save_npy, atomic_write_text
 from .motion_actions import ACTION_NAMES, ACTIONS, CHANNEL, CHANNELS, LATERAL, Action
+from .progress import Progress
 from .skeleton import DETECTED, INDEX, INTERPOLATED, MIRROR, MISSING, NUM_LANDMARKS, PoseSequence
-
-ProgressFn = Callable[[int, int, str], None]
 
 # Landmark groups, for noise and visibility (and for the statistics that calibrate them).
 GROUPS: dict[str, tuple[int, ...]] = {
@@ -1063,7 +1062,7 @@ def make_motion_dataset(
     fps: float | None = None,
     num_frames: int | None = None,
     workers: int | None = None,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
 ) -> Path:
     """Write synthetic motion to ``out_dir`` and return it.
 
@@ -1130,7 +1129,7 @@ def make_motion_dataset(
     return out
 
 
-def _progress(on_progress: ProgressFn | None, k: int, n: int, result: Any, records: list[dict]) -> Any:
+def _progress(on_progress: Progress | None, k: int, n: int, result: Any, records: list[dict]) -> Any:
     if on_progress:
         on_progress(k + 1, n, records[k]["name"])
     return result
