@@ -50,6 +50,15 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def cmd_synth(a: argparse.Namespace) -> None:
+    if a.kind == "motion":
+        from .motion import make_motion_dataset
+
+        bar = _Bar("sequence")
+        kw = dict(workers=a.workers, on_progress=bar)
+        out = make_motion_dataset(a.out, a.per_action, a.seed, a.val_fraction, **kw)
+        bar.close()
+        print(f"wrote {a.per_action} synthetic pose sequences per action to {out} (index.json)")
+        return
     from .synthetic import make_dataset
 
     bar = _Bar("video")
@@ -362,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (videos/, train.pkl, val.pkl, info.json)")
     s.add_argument("--videos", type=int, default=60, help="number of videos (default 60)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--kind", choices=("videos", "motion"), default="videos",
+                   help="videos (stick figures; the default) or motion (body-pose sequences)")  # fmt: skip
+    s.add_argument("--per-action", type=int, default=50, help="motion: sequences per action (default 50)")
+    s.add_argument("--val-fraction", type=float, default=0.2, help="motion: share of each action in val")
+    s.add_argument("--workers", type=int, help="motion: processes (default: up to 2)")
 
     t = add("train", cmd_train, "train CARL on a folder of videos or a dataset in the authors' format")
     t.add_argument("--data", required=True, help="a folder of videos, or a dataset folder with train.pkl")
