@@ -60,12 +60,12 @@ from .pose_models import (
     models_digest,
 )
 from .skeleton import DETECTED, MISSING, NUM_LANDMARKS, PoseSequence, interpolate_gaps
-from .video import check_video_file, open_video, probe_video
+from .video import blank_frames, check_video_file, open_video, probe_video
 
 log = logging.getLogger(__name__)
 
 # Bump when a change to this pipeline changes its output: old cache entries stop matching.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 MAX_GAP_SECONDS = 0.25
 _CHUNK_BYTES = 32 << 20  # decoded pixels per chunk (several chunks wait in the prefetch queue)
 _MAX_SHORT_SIDE = 1080  # larger videos are decoded at this size: the crops are 256 px anyway
@@ -444,14 +444,17 @@ class PoseExtractor:
         image = np.full((total, NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
         world = np.full((total, NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
         status = np.full(total, MISSING, dtype=np.uint8)
+        blank = np.zeros(total, dtype=bool)
         slot, size = 0, (0, 0)
         for frames, stamps in chunks:
-            for frame, t in zip(frames, stamps, strict=True):
+            flat = blank_frames(frames)
+            for frame, t, is_blank in zip(frames, stamps, flat, strict=True):
                 # a damaged file may skip frames: place each by its timestamp
                 slot = max(slot, int(np.searchsorted(planned, t - 1e-6)))
                 if slot >= total:
                     break
                 size = frame.shape[1], frame.shape[0]
+                blank[slot] = is_blank
                 found = tracker.step(frame, float(t))
                 if found is not None:
                     image[slot], world[slot], status[slot] = found.image, found.world, DETECTED
@@ -460,7 +463,7 @@ class PoseExtractor:
                 meter(min(slot, total))
         seq = PoseSequence(
             image, world, status, np.asarray(planned, dtype=np.float64), np.asarray(indices, dtype=np.int64),
-            *size, {"model": "blazepose-full"},
+            *size, {"model": "blazepose-full"}, blank,
         )  # fmt: skip
         return interpolate_gaps(seq, self.max_gap)
 

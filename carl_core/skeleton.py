@@ -98,6 +98,7 @@ class PoseSequence:
     status: uint8 (T,): MISSING, DETECTED, or INTERPOLATED (a short gap filled from its ends).
     times: float64 (T,) seconds from the first frame; indices: int64 (T,) frame numbers in the file.
     width, height: the frame size in pixels (image x and y are relative to these).
+    blank: (T,) bool, frames that are black or nearly uniform (``video.blank_frames``), where known.
     """
 
     image: np.ndarray
@@ -108,9 +109,12 @@ class PoseSequence:
     width: int
     height: int
     meta: dict[str, str] = field(default_factory=dict)  # free text: source, model, crop box
+    blank: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = len(self.status)
+        if self.blank is not None and np.shape(self.blank) != (t,):
+            raise DataError("pose blank flags must have one entry per frame")
         for name in ("image", "world"):
             a = getattr(self, name)
             if a.shape != (t, NUM_LANDMARKS, 4):
@@ -144,6 +148,7 @@ class PoseSequence:
                 indices=self.indices.astype(np.int64),
                 size=np.array([self.width, self.height], dtype=np.int64),
                 meta=np.array(sorted(f"{k}={v}" for k, v in self.meta.items()), dtype=str),
+                **({} if self.blank is None else {"blank": self.blank.astype(bool)}),
             )
         return path
 
@@ -195,7 +200,9 @@ def interpolate_gaps(seq: PoseSequence, max_gap: float = 0.25) -> PoseSequence:
             for arr in (image, world):
                 arr[a + 1 : b] = (1 - w) * arr[a] + w * arr[b]
             status[a + 1 : b] = INTERPOLATED
-    return PoseSequence(image, world, status, seq.times, seq.indices, seq.width, seq.height, dict(seq.meta))
+    return PoseSequence(
+        image, world, status, seq.times, seq.indices, seq.width, seq.height, dict(seq.meta), seq.blank
+    )
 
 
 __all__ = [
