@@ -333,6 +333,41 @@ def cmd_eval(a: argparse.Namespace) -> None:
         print(f"wrote {a.out}")
 
 
+def cmd_reproduce(a: argparse.Namespace) -> None:
+    from .reproduce import reproduce
+    from .standins import make_standin
+
+    if a.standin:
+        root = Path(a.root)
+        if root.exists() and any(root.iterdir()):
+            raise CarlError(f"--standin writes a synthetic stand-in into --root, but {root} is not empty")
+        bar = _Bar("video")
+        make_standin(a.dataset, root, size=a.standin, seed=a.seed or 0, on_progress=bar)
+        bar.close()
+        print(f"wrote a synthetic {a.dataset} stand-in ({a.standin}) to {root}")
+    overrides: dict[str, dict[str, Any]] = {"train": {}}
+    for key, field in (("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed")):
+        if getattr(a, key) is not None:
+            overrides["train"][field] = getattr(a, key)
+    bar = _Bar("step")
+    results = reproduce(
+        a.dataset,
+        a.root,
+        a.out,
+        epochs=a.epochs,
+        checkpoint=a.checkpoint,
+        device=a.device,
+        config=a.config,
+        overrides=overrides,
+        on_progress=bar,
+    )
+    bar.close()
+    if results is None:  # a torchrun rank other than 0: it trained, rank 0 evaluates
+        return
+    print((Path(a.out) / "results.md").read_text())
+    print(f"wrote {Path(a.out) / 'results.json'} and {Path(a.out) / 'results.md'}")
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -435,6 +470,25 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", help="write the metrics to this JSON file")
     v.add_argument("--fps", type=float, help="resample videos to this frame rate")
     v.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    rp = add(
+        "reproduce", cmd_reproduce, "train or load a model, evaluate it by the paper's protocol, compare"
+    )
+    rp.add_argument("--dataset", required=True, choices=("pouring", "penn_action", "finegym"))
+    rp.add_argument("--root", required=True, help="the dataset as the authors' scripts lay it out")
+    rp.add_argument("--out", required=True, help="folder for results.json, results.md and the run")
+    rp.add_argument("--epochs", type=int, help="shorten the paper's schedule (for checks)")
+    rp.add_argument(
+        "--checkpoint", help="evaluate this checkpoint (ours or the authors') instead of training"
+    )
+    rp.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    rp.add_argument("--config", default="paper", choices=("paper", "tiny"),
+                    help="paper (default), or tiny: a CPU-sized check of the harness")  # fmt: skip
+    rp.add_argument("--batch-size", type=int, help="videos per step per process (effective: x processes)")
+    rp.add_argument("--lr", type=float, help="base learning rate (scale it with the effective batch)")
+    rp.add_argument("--seed", type=int, help="random seed")
+    rp.add_argument("--standin", choices=("tiny", "small"),
+                    help="first write a synthetic stand-in of this size into an empty --root")  # fmt: skip
     return p
 
 
