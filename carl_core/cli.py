@@ -215,6 +215,7 @@ def _open_index(directory: str, must_exist: bool) -> Any:
 
 def cmd_index(a: argparse.Namespace) -> None:
     from .cache import model_digest
+    from .distributed import world
 
     index = _open_index(a.index, must_exist=a.action == "list")
     if a.action == "list":
@@ -229,6 +230,11 @@ def cmd_index(a: argparse.Namespace) -> None:
         a.checkpoint = index.meta.get("checkpoint")
         if a.checkpoint is None:
             raise CarlError("a new index needs --checkpoint: the model that embeds its videos")
+    w = world("gloo")  # under torchrun: one share of the videos per process (only barriers cross)
+    if w.size > 1 and a.device in ("auto", "cuda"):
+        import torch
+
+        a.device = f"cuda:{w.local_rank}" if torch.cuda.is_available() else "cpu"
     model = _load_model(a)
     digest = model_digest(model)
     if index.meta.get("model", digest) != digest:
@@ -238,14 +244,61 @@ def cmd_index(a: argparse.Namespace) -> None:
         )
     fps = _resolve_fps(a.fps, model) if index.meta.get("fps", "unset") == "unset" else index.meta["fps"]
     embedder = _embedder(model, a)
-    for video in a.videos:
-        embs, ts = _embed(embedder, video, fps)
-        vid = Path(video).name
-        index.add(vid, embs, ts, path=str(Path(video).resolve()), replace=True)
-        print(f"indexed {vid}: {len(embs)} frames")
+    todo = _last_of_each_name(a.videos)
+    if w.size == 1:
+        for video in todo:
+            index.add(
+                Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()), replace=True
+            )
+            print(f"indexed {Path(video).name}")
+    else:
+        index = _index_sharded(index, todo, embedder, fps, a.index, w)
+        if index is None:  # not rank 0: rank 0 saves the merged index
+            return
     index.meta.update(checkpoint=str(Path(a.checkpoint).resolve()), model=digest, fps=fps)
     index.save(a.index)
     print(f"{a.index}: {len(index.videos)} videos, {len(index)} frames")
+
+
+def _last_of_each_name(videos: list[str]) -> list[str]:
+    """The videos to embed, in order: a later video of the same name replaces an earlier one."""
+    seen: set[str] = set()
+    keep = []
+    for video in reversed(videos):
+        if Path(video).name not in seen:
+            seen.add(Path(video).name)
+            keep.append(video)
+    return keep[::-1]
+
+
+def _index_sharded(index: Any, todo: list[str], embedder: Any, fps: float | None, where: str, w: Any) -> Any:
+    """Under torchrun: each process embeds its share into a shard; rank 0 merges them in order.
+
+    Video i of ``todo`` goes to process i % size, and the merge takes each from its shard in the
+    order of ``todo``: the index equals what one process adding ``todo`` in order would make.
+    Returns the merged index on rank 0 (to be saved), None on the others.
+    """
+    import shutil
+
+    from .distributed import barrier, share
+    from .retrieval import FrameIndex
+
+    shards = Path(where) / ".shards"
+    shard = FrameIndex(storage=index.storage)
+    for video in share(todo, w):
+        shard.add(Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()))
+        print(f"[rank {w.rank}] indexed {Path(video).name}")
+    shard.save(shards / f"rank{w.rank:05d}")
+    barrier(w)
+    merged = None
+    if w.is_main:
+        parts = [FrameIndex.load(shards / f"rank{r:05d}") for r in range(w.size)]
+        for i, video in enumerate(todo):
+            index.merge(parts[i % w.size], [Path(video).name], replace=True)
+        shutil.rmtree(shards, ignore_errors=True)
+        merged = index
+    barrier(w)  # the others leave once every shard is read
+    return merged
 
 
 def _parse_query(text: str) -> tuple[str, int | None, float | None]:
