@@ -99,6 +99,8 @@ def tiny_config(dataset: str) -> CarlConfig:
             "num_heads": 2,
             "d_ff": 128,
             "num_layers": 1,
+            "embedding_size": 32,
+            "projection_size": 32,
             "image_size": 32,
             "train_len": 8,
             "frames_per_batch": 64,

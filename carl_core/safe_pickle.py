@@ -24,6 +24,7 @@ import collections
 import functools
 import io
 import pickle
+import re
 import warnings
 from typing import IO, Any
 
@@ -53,9 +54,15 @@ def _load_storage_bytes(b: bytes) -> Any:
     """A storage that ``pickle.dump`` wrote, read by torch's weights-only loader, on the CPU."""
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated; still what they wrote
-        return torch.load(io.BytesIO(b), map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated; still what they wrote
+            return torch.load(io.BytesIO(b), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)\.(\w+)", str(e))
+        if found:  # the embedded bytes name code: say which, as for any other refused name
+            raise RefusedGlobal(found.group(1), found.group(2)) from None
+        raise
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
