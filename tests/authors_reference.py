@@ -231,7 +231,9 @@ class LogisticRegression(torch.nn.Module):
         return self.linear(x)
 
 
-def finegym_classification(train_items, val_items, class_num, fractions, learning_rate, total_e, emb_size=128):
+def finegym_classification(
+    train_items, val_items, class_num, fractions, learning_rate, total_e, emb_size=128
+):
     """{fraction: the last epoch's validation accuracy}, their loop line for line."""
     accs = {}
     for fraction in fractions:
@@ -239,11 +241,21 @@ def finegym_classification(train_items, val_items, class_num, fractions, learnin
         num_train = max(1 * batch_size, int(fraction * len(train_items)))
         train_embs = FinegymEval(train_items[:num_train])
         train_embs_loader = torch.utils.data.DataLoader(
-            train_embs, batch_size=batch_size, shuffle=True, collate_fn=colleta_fn, num_workers=0, drop_last=True
+            train_embs,
+            batch_size=batch_size,
+            shuffle=True,
+            collate_fn=colleta_fn,
+            num_workers=0,
+            drop_last=True,
         )
         val_embs = FinegymEval(val_items)
         val_embs_loader = torch.utils.data.DataLoader(
-            val_embs, batch_size=batch_size, shuffle=False, collate_fn=colleta_fn, num_workers=0, drop_last=False
+            val_embs,
+            batch_size=batch_size,
+            shuffle=False,
+            collate_fn=colleta_fn,
+            num_workers=0,
+            drop_last=False,
         )
         model = LogisticRegression(emb_size, class_num)
         criterion = torch.nn.CrossEntropyLoss()
