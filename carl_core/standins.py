@@ -7,7 +7,8 @@ these: the same file names, split names, pickle structure, label kinds and video
 pickle written with plain ``pickle.dump`` and ``frame_label`` a torch tensor. Only the pictures
 differ: procedural actions from ``carl_core.synthetic``.
 
-- pouring: ``train.pkl`` / ``val.pkl`` / ``test.pkl``, a list of ``{"id", "video_file":
+- pouring: ``train.pkl`` / ``val.pkl`` (their download script fetches the train and val
+  tfrecords only), a list of ``{"id", "video_file":
   "videos/<name>.mp4", "frame_label": int64 tensor, "seq_len", "name"}``; 5 phases; 25 fps.
 - penn_action: ``train.pkl`` / ``val.pkl`` holding ``(videos, action_to_indices)``: each video
   also has ``"action_label"`` (its index in their 13-action list, ``PENN_ACTIONS``) and a
@@ -61,7 +62,6 @@ class StandinSize:
 
     train: int
     val: int
-    test: int = 0  # Pouring only
     size: tuple[int, int] = (64, 64)
     min_len: int = 24
     max_len: int = 40
@@ -69,8 +69,8 @@ class StandinSize:
 
 
 SIZES = {
-    "tiny": StandinSize(train=4, val=3, test=2, size=(64, 64), min_len=20, max_len=32, elements=2),
-    "small": StandinSize(train=40, val=14, test=10, size=(128, 128), min_len=40, max_len=120, elements=3),
+    "tiny": StandinSize(train=4, val=3, size=(64, 64), min_len=20, max_len=32, elements=2),
+    "small": StandinSize(train=40, val=14, size=(128, 128), min_len=40, max_len=120, elements=3),
 }
 
 
@@ -102,7 +102,7 @@ def _pouring(root: Path, size: StandinSize, rng: np.random.Generator, step: Step
     import torch
 
     (root / "videos").mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", size.train), ("val", size.val), ("test", size.test)):
+    for split, count in (("train", size.train), ("val", size.val)):
         results = []
         for i in range(count):
             name = f"{split}_{i:03d}"
@@ -212,8 +212,7 @@ def make_standin(
         size = SIZES[size]
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    per_split = {"pouring": size.train + size.val + size.test, "penn_action": 2 * (size.train + size.val)}
-    total = per_split.get(dataset, size.train + size.val)
+    total = (size.train + size.val) * (len(PENN_STAND_INS) if dataset == "penn_action" else 1)
     done = [0]
 
     def step(name: str) -> None:
