@@ -320,6 +320,7 @@ def table(dataset: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "metric": fig.key,
                 "label": fig.label,
+                "unit": "%" if fig.percent else "",
                 "paper": fig.paper,
                 "ours": None if ours is None else round(ours, 4),
                 "difference": None if ours is None else round(ours - fig.paper, 4),
@@ -333,9 +334,8 @@ _TITLES = {"pouring": "Pouring", "penn_action": "PennAction", "finegym": "FineGy
 
 def format_markdown(results: dict[str, Any]) -> str:
     dataset, model = results["dataset"], results["model"]
-    digits = 2 if dataset == "finegym" else 3
 
-    def num(x: float | None, signed: bool = False) -> str:
+    def num(x: float | None, digits: int, signed: bool = False) -> str:
         return "n/a" if x is None else (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}")
 
     lines = [f"# CARL reproduction: {_TITLES[dataset]}", ""]
@@ -350,14 +350,15 @@ def format_markdown(results: dict[str, Any]) -> str:
     else:
         lines.append(
             f"Model: trained here ({model['configuration']} configuration, preset `{model['preset']}`, "
-            f"{model['epochs']} epochs, {model['steps']} steps; run in `{model['trained']}`)."
+            f"{model['epochs']} epoch{'s' * (model['epochs'] != 1)}, {model['steps']} steps; "
+            f"run in `{model['trained']}`)."
         )
     lines += [f"Data: `{results['root']}`. Protocol: {_protocol_note(dataset)}", ""]
     lines += ["| metric | paper | ours | difference |", "|---|---:|---:|---:|"]
     for row in results["rows"]:
-        lines.append(
-            f"| {row['label']} | {num(row['paper'])} | {num(row['ours'])} | {num(row['difference'], True)} |"
-        )
+        digits = 2 if row["unit"] == "%" else 3  # as the paper prints them
+        paper, ours = num(row["paper"], digits), num(row["ours"], digits)
+        lines.append(f"| {row['label']} | {paper} | {ours} | {num(row['difference'], digits, signed=True)} |")
     lines += ["", f"Paper: {results['paper_source']}.", f"Run time: {results['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
