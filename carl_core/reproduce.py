@@ -208,14 +208,10 @@ def reproduce(
         model_source: dict[str, Any] = {"checkpoint": str(Path(checkpoint).resolve())}
     else:
         run_dir = out / "run"
-        result = train(
-            config,
-            train_records,
-            run_dir,
-            device=device,
-            resume=(run_dir / "last.pt").is_file(),
-            on_progress=on_progress,
-        )
+        resume = (run_dir / "last.pt").is_file()
+        if resume:
+            _check_same_run(run_dir, config)
+        result = train(config, train_records, run_dir, device=device, resume=resume, on_progress=on_progress)
         if _rank() != 0:
             return None
         checkpoint = result.checkpoint
@@ -253,6 +249,21 @@ def reproduce(
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(out / "results.md", format_markdown(results))
     return results
+
+
+def _check_same_run(run_dir: Path, config: CarlConfig) -> None:
+    """A run to resume must be of this configuration (only its length may change)."""
+    from .checkpoint import read_checkpoint
+
+    saved = CarlConfig.from_dict(read_checkpoint(run_dir / "last.pt")["config"])
+    if (
+        saved.with_overrides(train={"epochs": 0}).to_dict()
+        != config.with_overrides(train={"epochs": 0}).to_dict()
+    ):
+        raise ConfigError(
+            f"{run_dir} holds a run of another configuration (preset {saved.preset!r}); "
+            "reproduce into another --out, or delete that run"
+        )
 
 
 def evaluate(

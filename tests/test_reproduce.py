@@ -124,6 +124,8 @@ def test_tiny_finegym_reproduction_from_the_command_line(tmp_path, capsys):
     # Run again into the same --out: the finished run is resumed, not retrained, not refused.
     assert main(["reproduce", *args, "--epochs", "1"]) == 0
     assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+    assert main(["reproduce", *args, "--lr", "1e-3"]) == 2  # another configuration: refused, kept
+    assert "another configuration" in capsys.readouterr().err
 
 
 def test_an_authors_checkpoint_is_evaluated_without_training(standins, tmp_path):
