@@ -100,8 +100,10 @@ def test_two_node_training_killed_and_resumed_equals_an_uninterrupted_run(tiny_d
     while len(read_log(run)) <= per_epoch:  # into the second epoch: last.pt holds the first
         assert time.time() < deadline and all(p.poll() is None for p in procs), "no progress to kill"
         time.sleep(0.05)
-    worker = _children(procs[1].pid)  # node 1's only worker: a crashed machine
-    os.kill(worker[0], signal.SIGKILL)
+    (worker,) = [
+        c for c in _children(procs[1].pid) if b"carl_core" in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
+    os.kill(worker, signal.SIGKILL)  # node 1's only worker: a machine that died
     for p in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=120)

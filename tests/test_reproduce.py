@@ -17,7 +17,7 @@ from carl_core.cli import main
 from carl_core.errors import ConfigError, DataError
 from carl_core.metrics import PENN_ACTIONS
 from carl_core.reproduce import PAPER, reproduce
-from carl_core.standins import make_standin
+from carl_core.standins import StandinSize, make_standin
 from carl_core.video import probe_video
 
 # The tiny configuration on the tiny stand-ins (seed 0), as this repository computed them. A change
@@ -141,7 +141,8 @@ def test_an_authors_checkpoint_is_evaluated_without_training(standins, tmp_path)
     path = tmp_path / "checkpoint_epoch_00499.pth"
     model = TransformerModel(cfg).eval()
     torch.save({"epoch": 499, "model_state": model.state_dict(), "optimizer_state": {}, "cfg": edict}, path)
-    results = reproduce("pouring", standins["pouring"], tmp_path / "out", checkpoint=path, config="tiny")
+    few = make_standin("pouring", tmp_path / "few", size=StandinSize(train=2, val=2, min_len=20, max_len=20))
+    results = reproduce("pouring", few, tmp_path / "out", checkpoint=path, config="tiny")
     assert results["model"] == {"checkpoint": str(path.resolve())}
     assert not (tmp_path / "out" / "run").exists()
     assert all(r["ours"] is not None for r in results["rows"])
