@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -164,9 +165,8 @@ def _split(root: Path, dataset: str, split: str, classes: str = "gym99") -> list
 
 
 def _rank() -> int:
-    import torch.distributed as dist
-
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    """This process's rank under torchrun (0 alone), whether or not it joined a process group."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def reproduce(
@@ -205,6 +205,8 @@ def reproduce(
     from .train import resolve_device, train
 
     if checkpoint is not None:
+        if _rank() != 0:  # nothing to train: rank 0 alone evaluates
+            return None
         model_source: dict[str, Any] = {"checkpoint": str(Path(checkpoint).resolve())}
     else:
         run_dir = out / "run"
