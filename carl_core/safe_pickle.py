@@ -79,7 +79,7 @@ def _allowed() -> dict[tuple[str, str], Any]:
 
     allowed: dict[tuple[str, str], Any] = {
         ("builtins", name): getattr(__import__("builtins"), name)
-        for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "bool", "str")
+        for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex")
     }
     allowed |= {
         ("builtins", "bytes"): bytes,
