@@ -215,6 +215,7 @@ def _open_index(directory: str, must_exist: bool) -> Any:
 
 def cmd_index(a: argparse.Namespace) -> None:
     from .cache import model_digest
+    from .distributed import world
 
     index = _open_index(a.index, must_exist=a.action == "list")
     if a.action == "list":
@@ -229,6 +230,11 @@ def cmd_index(a: argparse.Namespace) -> None:
         a.checkpoint = index.meta.get("checkpoint")
         if a.checkpoint is None:
             raise CarlError("a new index needs --checkpoint: the model that embeds its videos")
+    w = world("gloo")  # under torchrun: one share of the videos per process (only barriers cross)
+    if w.size > 1 and a.device in ("auto", "cuda"):
+        import torch
+
+        a.device = f"cuda:{w.local_rank}" if torch.cuda.is_available() else "cpu"
     model = _load_model(a)
     digest = model_digest(model)
     if index.meta.get("model", digest) != digest:
@@ -238,14 +244,61 @@ def cmd_index(a: argparse.Namespace) -> None:
         )
     fps = _resolve_fps(a.fps, model) if index.meta.get("fps", "unset") == "unset" else index.meta["fps"]
     embedder = _embedder(model, a)
-    for video in a.videos:
-        embs, ts = _embed(embedder, video, fps)
-        vid = Path(video).name
-        index.add(vid, embs, ts, path=str(Path(video).resolve()), replace=True)
-        print(f"indexed {vid}: {len(embs)} frames")
+    todo = _last_of_each_name(a.videos)
+    if w.size == 1:
+        for video in todo:
+            index.add(
+                Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()), replace=True
+            )
+            print(f"indexed {Path(video).name}")
+    else:
+        index = _index_sharded(index, todo, embedder, fps, a.index, w)
+        if index is None:  # not rank 0: rank 0 saves the merged index
+            return
     index.meta.update(checkpoint=str(Path(a.checkpoint).resolve()), model=digest, fps=fps)
     index.save(a.index)
     print(f"{a.index}: {len(index.videos)} videos, {len(index)} frames")
+
+
+def _last_of_each_name(videos: list[str]) -> list[str]:
+    """The videos to embed, in order: a later video of the same name replaces an earlier one."""
+    seen: set[str] = set()
+    keep = []
+    for video in reversed(videos):
+        if Path(video).name not in seen:
+            seen.add(Path(video).name)
+            keep.append(video)
+    return keep[::-1]
+
+
+def _index_sharded(index: Any, todo: list[str], embedder: Any, fps: float | None, where: str, w: Any) -> Any:
+    """Under torchrun: each process embeds its share into a shard; rank 0 merges them in order.
+
+    Video i of ``todo`` goes to process i % size, and the merge takes each from its shard in the
+    order of ``todo``: the index equals what one process adding ``todo`` in order would make.
+    Returns the merged index on rank 0 (to be saved), None on the others.
+    """
+    import shutil
+
+    from .distributed import barrier, share
+    from .retrieval import FrameIndex
+
+    shards = Path(where) / ".shards"
+    shard = FrameIndex(storage=index.storage)
+    for video in share(todo, w):
+        shard.add(Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()))
+        print(f"[rank {w.rank}] indexed {Path(video).name}")
+    shard.save(shards / f"rank{w.rank:05d}")
+    barrier(w)
+    merged = None
+    if w.is_main:
+        parts = [FrameIndex.load(shards / f"rank{r:05d}") for r in range(w.size)]
+        for i, video in enumerate(todo):
+            index.merge(parts[i % w.size], [Path(video).name], replace=True)
+        shutil.rmtree(shards, ignore_errors=True)
+        merged = index
+    barrier(w)  # the others leave once every shard is read
+    return merged
 
 
 def _parse_query(text: str) -> tuple[str, int | None, float | None]:
@@ -330,6 +383,41 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if a.out:
         _write_json(Path(a.out), metrics)
         print(f"wrote {a.out}")
+
+
+def cmd_reproduce(a: argparse.Namespace) -> None:
+    from .reproduce import reproduce
+    from .standins import make_standin
+
+    if a.standin:
+        root = Path(a.root)
+        if root.exists() and any(root.iterdir()):
+            raise CarlError(f"--standin writes a synthetic stand-in into --root, but {root} is not empty")
+        bar = _Bar("video")
+        make_standin(a.dataset, root, size=a.standin, seed=a.seed or 0, on_progress=bar)
+        bar.close()
+        print(f"wrote a synthetic {a.dataset} stand-in ({a.standin}) to {root}")
+    overrides: dict[str, dict[str, Any]] = {"train": {}}
+    for key, field in (("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed")):
+        if getattr(a, key) is not None:
+            overrides["train"][field] = getattr(a, key)
+    bar = _Bar("step")
+    results = reproduce(
+        a.dataset,
+        a.root,
+        a.out,
+        epochs=a.epochs,
+        checkpoint=a.checkpoint,
+        device=a.device,
+        config=a.config,
+        overrides=overrides,
+        on_progress=bar,
+    )
+    bar.close()
+    if results is None:  # a torchrun rank other than 0: it trained, rank 0 evaluates
+        return
+    print((Path(a.out) / "results.md").read_text())
+    print(f"wrote {Path(a.out) / 'results.json'} and {Path(a.out) / 'results.md'}")
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -466,6 +554,24 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--crop", metavar="X0,Y0,X1,Y1", help="box around the person to follow, in pixels")
     ps.add_argument("--no-cache", action="store_true", help="neither read nor write the pose cache")
 
+    rp = add(
+        "reproduce", cmd_reproduce, "train or load a model, evaluate it by the paper's protocol, compare"
+    )
+    rp.add_argument("--dataset", required=True, choices=("pouring", "penn_action", "finegym"))
+    rp.add_argument("--root", required=True, help="the dataset as the authors' scripts lay it out")
+    rp.add_argument("--out", required=True, help="folder for results.json, results.md and the run")
+    rp.add_argument("--epochs", type=int, help="shorten the paper's schedule (for checks)")
+    rp.add_argument(
+        "--checkpoint", help="evaluate this checkpoint (ours or the authors') instead of training"
+    )
+    rp.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    rp.add_argument("--config", default="paper", choices=("paper", "tiny"),
+                    help="paper (default), or tiny: a CPU-sized check of the harness")  # fmt: skip
+    rp.add_argument("--batch-size", type=int, help="videos per step per process (effective: x processes)")
+    rp.add_argument("--lr", type=float, help="base learning rate (scale it with the effective batch)")
+    rp.add_argument("--seed", type=int, help="random seed")
+    rp.add_argument("--standin", choices=("tiny", "small"),
+                    help="first write a synthetic stand-in of this size into an empty --root")  # fmt: skip
     return p
 
 

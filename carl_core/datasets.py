@@ -3,20 +3,21 @@
 Every source becomes a list of ``VideoRecord``. The authors' format (PennAction, Pouring,
 FineGym, and what ``carl_core.synthetic`` writes) is a folder with ``train.pkl`` / ``val.pkl``:
 a list of per-video dicts with ``id``, ``name``, ``video_file``, ``seq_len``, ``frame_label``
-(and an action index where present); PennAction's pickles hold ``(videos, action_to_indices)``.
-The pickles are read with an unpickler that admits only numpy arrays and builtin containers.
+(and an action index where present); PennAction's pickles hold ``(videos, action_to_indices)``,
+FineGym's are named ``gym99_train_v1.0.pkl`` / ``gym99_val.pkl`` (``SPLIT_FILES``). Their
+``frame_label`` is a torch tensor; the pickles are read by ``carl_core.safe_pickle``, which
+rebuilds tensors and numpy arrays and refuses anything that can run code.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import safe_pickle
 from .errors import DataError, VideoError
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogg", ".ogv", ".wmv"}
@@ -32,38 +33,35 @@ class VideoRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    _ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("builtins", "dict"),
-        ("builtins", "list"),
-        ("builtins", "tuple"),
-        ("builtins", "set"),
-        ("collections", "OrderedDict"),
-        ("collections", "defaultdict"),
-        ("builtins", "int"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED or (module.startswith("numpy") and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise DataError(f"refusing to load {module}.{name} from a dataset pickle: only plain data is allowed")
-
-
 def read_pickle(path: Path) -> Any:
+    """A dataset pickle, read by the one restricted unpickler (plain data and tensors only)."""
     try:
-        return _SafeUnpickler(io.BytesIO(path.read_bytes())).load()
-    except DataError:
-        raise
+        with path.open("rb") as f:
+            return safe_pickle.load(f)
+    except safe_pickle.RefusedGlobal as e:
+        raise DataError(
+            f"refusing to load {e.module}.{e.name} from the dataset pickle {path}: only plain data "
+            "(lists, dicts, numpy arrays, torch tensors) is allowed, nothing that can run code"
+        ) from None
     except Exception as e:  # a corrupt pickle can raise almost anything
         raise DataError(f"{path} is not a readable dataset pickle ({type(e).__name__}: {e})") from None
+
+
+# Each split's pickle, in the order looked for: the authors' Pouring and PennAction layout
+# (``train.pkl``), then their FineGym layout (``gym99_train_v1.0.pkl``, ``gym99_val.pkl``).
+SPLIT_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("train.pkl", "gym99_train_v1.0.pkl"),
+    "val": ("val.pkl", "gym99_val.pkl"),
+    "test": ("test.pkl",),
+}
+
+
+def split_file(path: str | Path, split: str) -> Path | None:
+    """The pickle that holds ``split`` in the dataset folder ``path``, or None."""
+    for name in SPLIT_FILES.get(split, (f"{split}.pkl",)):
+        if (Path(path) / name).is_file():
+            return Path(path) / name
+    return None
 
 
 def load_dataset(path: str | Path, split: str = "train", *, fps: float | None = None) -> list[VideoRecord]:
@@ -73,16 +71,16 @@ def load_dataset(path: str | Path, split: str = "train", *, fps: float | None = 
         raise DataError(f"dataset not found: {path}")
     if path.suffix == ".pkl":
         return _records_from_pickle(path, path.parent)
-    if (path / f"{split}.pkl").is_file():
-        return _records_from_pickle(path / f"{split}.pkl", path)
+    pkl = split_file(path, split)
+    if pkl is not None:
+        return _records_from_pickle(pkl, path)
     if path.is_dir():
         return video_folder(path, fps=fps)
     raise DataError(f"{path} is neither a folder of videos nor a dataset with {split}.pkl")
 
 
 def has_split(path: str | Path, split: str) -> bool:
-    path = Path(path)
-    return (path / f"{split}.pkl").is_file()
+    return split_file(path, split) is not None
 
 
 def _records_from_pickle(pkl: Path, root: Path) -> list[VideoRecord]:
@@ -105,14 +103,21 @@ def _records_from_pickle(pkl: Path, root: Path) -> list[VideoRecord]:
                     path=video_file if video_file.is_absolute() else root / video_file,
                     name=str(v.get("name", video_file.stem)),
                     seq_len=int(v["seq_len"]),
-                    frame_label=None if labels is None else np.asarray(labels, dtype=np.int64),
+                    frame_label=None if labels is None else _int_labels(labels),
                     action=None if action is None else int(action),
-                    extra={k: v[k] for k in ("id",) if k in v},
+                    extra={k: v[k] for k in ("id", "event_label") if k in v},
                 )
             )
         except (KeyError, TypeError) as e:
             raise DataError(f"{pkl}: video {i} lacks the field {e}") from None
     return records
+
+
+def _int_labels(labels: Any) -> np.ndarray:
+    """Per-frame labels as int64: their pickles hold torch tensors (FineGym's are float, -1 unlabelled)."""
+    if hasattr(labels, "detach"):  # a torch tensor
+        labels = labels.detach().cpu().numpy()
+    return np.asarray(labels).astype(np.int64)
 
 
 def video_folder(path: Path, *, fps: float | None = None) -> list[VideoRecord]:
