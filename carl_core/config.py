@@ -128,7 +128,7 @@ class CarlConfig:
         return CarlConfig.from_dict(d)
 
 
-PRESETS = ("pouring", "penn_action", "finegym", "small")
+PRESETS = ("pouring", "penn_action", "finegym", "small", "pose")
 
 
 def load_preset(name: str) -> CarlConfig:

@@ -36,6 +36,7 @@ from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
 from .losses import scl_loss
 from .model import CARLModel
+from .pose_data import PoseClips, PoseSource, pose_source
 from .preprocess import fit, normalize, to_float_frames
 from .progress import Progress, prefixed
 from .run_log import append_log, read_log, rewrite_log
@@ -138,8 +139,11 @@ class FeatureCache:
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: torch.stack([it[k] for it in items]) for k in ("steps", "masks")}
-    if items[0].get("views") is not None:
-        out["views"] = torch.stack([it["views"] for it in items])
+    for k in ("views", "times"):
+        if items[0].get(k) is not None:
+            out[k] = torch.stack([it[k] for it in items])
+    if "label" in items[0]:
+        out["labels"] = torch.tensor([it["label"] for it in items])
     out["seq_lens"] = torch.tensor([[it["seq_len"]] * 2 for it in items])
     out["index"] = [it["index"] for it in items]
     return out
@@ -267,13 +271,23 @@ class Trainer:
                 train={"epochs": config.train.epochs}
             )
         self.config = config
-        self.records = _training_records(data, config)
+        self.poses: PoseSource | None = None
+        self.records: list[VideoRecord] = []
+        if config.model.backbone == "pose":
+            self.poses = pose_source(data, config, on_progress=self._prefixed("poses"))
+        else:
+            self.records = _training_records(data, config)
         self.model, self.optimizer = self._build_model()
         self.ddp_model = _distributed(self.model, self.device, self.world)
-        self.steps_per_epoch = len(
-            epoch_order(len(self.records), 0, 0, 0, self.world, config.train.batch_size)
-        )
+        self.steps_per_epoch = len(epoch_order(self.num_videos, 0, 0, 0, self.world, config.train.batch_size))
         self.use_amp = config.train.amp and self.device.type == "cuda"
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.poses) if self.poses is not None else len(self.records)
+
+    def _prefixed(self, what: str) -> Progress | None:
+        return prefixed(self.on_progress, what) if self.rank == 0 else None
 
     def _build_model(self) -> tuple[CARLModel, torch.optim.Optimizer]:
         torch.manual_seed(self.config.train.seed)
@@ -293,7 +307,8 @@ class Trainer:
         c, per_epoch = self.config, self.steps_per_epoch
         total = c.train.epochs * per_epoch
         step, history = self._begin()
-        cache = self._feature_cache() if c.train.cached_features and step < total else None
+        cached = c.train.cached_features and self.poses is None and step < total
+        cache = self._feature_cache() if cached else None
         skipped = sum(1 for h in history if h.get("skipped"))
         t0, stopped = time.time(), False
         self.model.train()
@@ -383,8 +398,10 @@ class Trainer:
     def _batches(self, epoch: int, within: int, cache: FeatureCache | None) -> Iterator[dict[str, Any]]:
         """This process's batches of ``epoch`` from its ``within``-th on."""
         c = self.config
-        order = epoch_order(len(self.records), c.train.seed, epoch, self.rank, self.world, c.train.batch_size)
-        if cache is not None:  # the views' frames come from the cached features: only steps are drawn
+        order = epoch_order(self.num_videos, c.train.seed, epoch, self.rank, self.world, c.train.batch_size)
+        if self.poses is not None:
+            yield from self._loader(PoseClips(self.poses, c), epoch, order[within:])
+        elif cache is not None:  # the views' frames come from the cached features: only steps are drawn
             for idx in order[within:]:
                 yield _collate([self._steps_only(epoch, i) for i in idx])
         else:
@@ -399,7 +416,8 @@ class Trainer:
             feats = feats.to(self.device, torch.float32).flatten(0, 1)
             return self.ddp_model(feats, mask, project=True, frozen_input=True).view(b, 2, t, -1)
         views = batch["views"].to(self.device).flatten(0, 1)
-        return self.ddp_model(views, mask, project=True).view(b, 2, t, -1)
+        times = batch["times"].to(self.device).flatten(0, 1) if "times" in batch else None
+        return self.ddp_model(views, mask, project=True, times=times).view(b, 2, t, -1)
 
     def _report(self, entry: dict[str, Any], step: int, total: int, elapsed: float) -> None:
         if self.rank != 0:
@@ -423,7 +441,9 @@ class Trainer:
         )
         return {"views": None, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
 
-    def _loader(self, ds: PixelClips, epoch: int, batches: list[list[int]]) -> Iterator[dict[str, Any]]:
+    def _loader(
+        self, ds: PixelClips | PoseClips, epoch: int, batches: list[list[int]]
+    ) -> Iterator[dict[str, Any]]:
         keyed = [[(epoch, i) for i in b] for b in batches]
         workers = self.config.train.num_workers
         return iter(
