@@ -89,6 +89,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         overrides["model"]["train_len"] = a.num_frames
     if a.cached_features is not None:
         overrides["train"]["cached_features"] = a.cached_features
+    if a.weak:
+        overrides["loss"] = {"weak": True}
     config = config.with_overrides(**overrides)
     bar = _Bar("step")
     result = train(config, a.data, a.out, device=a.device, resume=a.resume, on_progress=bar)
@@ -378,8 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="motion: processes (default: up to 2)")
 
     t = add("train", cmd_train, "train CARL on a folder of videos or a dataset in the authors' format")
-    t.add_argument("--data", required=True, help="a folder of videos, or a dataset folder with train.pkl")
-    t.add_argument("--preset", default="small", help="pouring, penn_action, finegym, small, or a YAML file")
+    t.add_argument("--data", required=True,
+                   help="a folder of videos, a dataset folder with train.pkl, or for pose models "
+                        "'motion' (synthetic human motion; 'motion:N' for N sequences an epoch) or a "
+                        "folder made by `synth --kind motion`")  # fmt: skip
+    t.add_argument("--preset", default="small",
+                   help="pouring, penn_action, finegym, small, pose, human, or a YAML file")  # fmt: skip
+    t.add_argument("--weak", action="store_true",
+                   help="weak supervision: also align videos that share a label (labels.csv video,label; "
+                        "one subfolder per label; or the dataset's action labels)")  # fmt: skip
     t.add_argument("--out", required=True, help="run folder: last.pt, epoch_NNNN.pt, log.jsonl, config.yaml")
     t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     t.add_argument("--batch-size", type=int, help="videos per step")

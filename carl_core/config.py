@@ -84,6 +84,8 @@ class LossConfig:
     temperature: float = 0.1
     label_variance: float = 10.0
     weak: bool = False  # also pair videos that share a video-level label (DTW-aligned)
+    weak_after_epochs: int = 2  # DTW on untrained embeddings pairs noise: start once they mean something
+    weak_weight: float = 1.0  # weight of the cross-video loss beside the self-supervised one
 
 
 @dataclass

@@ -135,11 +135,10 @@ def pose_source(
 
 def _extract_folder(path: Path, config: CarlConfig, on_progress: Progress | None) -> list[PoseItem]:
     """Poses of every video under ``path`` (cached); videos with almost nobody in them are left out."""
-    from .datasets import load_labels, video_folder
+    from .datasets import video_folder
     from .pose import PoseExtractor
 
     records = video_folder(path, fps=config.data.fps)
-    labels = load_labels(path, records)
     extractor = PoseExtractor()
     items, empty = [], []
     for k, r in enumerate(records):
@@ -149,7 +148,7 @@ def _extract_folder(path: Path, config: CarlConfig, on_progress: Progress | None
         if seq.present.mean() < 0.2:
             empty.append(r.path.name)
             continue
-        items.append(_item(seq, config.model.pose_facing, r.name, labels.get(r.name), None))
+        items.append(_item(seq, config.model.pose_facing, r.name, r.action, None))
     if not items:
         raise DataError(
             f"no person was found in the videos of {path} ({', '.join(empty[:3])}...): a pose model "

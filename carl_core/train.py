@@ -34,7 +34,7 @@ from .config import CarlConfig
 from .datasets import VideoRecord, load_dataset, read_record_frames
 from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
-from .losses import scl_loss
+from .losses import scl_loss, weak_scl_loss
 from .model import CARLModel
 from .pose_data import PoseClips, PoseSource, pose_source
 from .preprocess import fit, normalize, to_float_frames
@@ -90,7 +90,14 @@ class PixelClips(torch.utils.data.Dataset):
             consistent_offset=c.data.consistent_offset,
             window=c.data.window,
         )
-        return {"views": s.views, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
+        return {
+            "views": s.views,
+            "steps": s.steps,
+            "masks": s.masks,
+            "seq_len": r.seq_len,
+            "index": i,
+            "label": -1 if r.action is None else int(r.action),
+        }
 
 
 class FeatureCache:
@@ -149,13 +156,32 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int, batch: int) -> list[list[int]]:
-    """This rank's batches of video indices for one epoch (all ranks get equally many)."""
-    perm = np.random.default_rng([seed, epoch, 7]).permutation(n)
+def epoch_order(
+    n: int, seed: int, epoch: int, rank: int, world: int, batch: int, labels: list[int | None] | None = None
+) -> list[list[int]]:
+    """This rank's batches of video indices for one epoch (all ranks get equally many).
+
+    With ``labels`` (weak SCL), videos come in pairs that share a label, next to each other in
+    every batch, so each batch holds partners to align; unlabelled and odd videos fill the rest.
+    """
+    rng = np.random.default_rng([seed, epoch, 7])
+    if labels is None:
+        perm = rng.permutation(n)
+    else:
+        units: list[list[int]] = []
+        for label in sorted({lab for lab in labels if lab is not None and lab >= 0}):
+            members = rng.permutation([i for i, lab in enumerate(labels) if lab == label]).tolist()
+            units += [members[k : k + 2] for k in range(0, len(members), 2)]
+        pairs = [units[k] for k in rng.permutation(len(units)) if len(units[k]) == 2]
+        singles = [u[0] for u in units if len(u) == 1]
+        singles += [i for i, lab in enumerate(labels) if lab is None or lab < 0]
+        # pairs first, at even places, so that no batch (of an even size) splits one
+        perm = np.array([i for u in pairs for i in u] + rng.permutation(singles).tolist(), dtype=np.int64)
     per_step = batch * world
     steps = max(1, math.ceil(n / per_step))
     perm = np.resize(perm, steps * per_step)  # wrap around so every rank has full batches
-    mine = perm[rank::world]
+    # with labels, contiguous slices keep the pairs on one rank
+    mine = perm[rank::world] if labels is None else perm.reshape(steps, world, batch)[:, rank].reshape(-1)
     return [mine[s * batch : (s + 1) * batch].tolist() for s in range(steps)]
 
 
@@ -279,6 +305,11 @@ class Trainer:
             self.records = _training_records(data, config)
         self.model, self.optimizer = self._build_model()
         self.ddp_model = _distributed(self.model, self.device, self.world)
+        if config.loss.weak and not any(lab is not None and lab >= 0 for lab in self._labels() or []):
+            raise DataError(
+                "weak supervision needs video-level labels: a labels.csv (video,label), videos in one "
+                "subfolder per label, or a dataset whose videos carry an action label"
+            )
         self.steps_per_epoch = len(epoch_order(self.num_videos, 0, 0, 0, self.world, config.train.batch_size))
         self.use_amp = config.train.amp and self.device.type == "cuda"
 
@@ -356,16 +387,19 @@ class Trainer:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             embs = self._embed(batch, step, cache)
-        loss = scl_loss(
-            embs.float(),
-            batch["seq_lens"].to(self.device),
-            batch["steps"].to(self.device),
-            batch["masks"].to(self.device),
-            temperature=self.config.loss.temperature,
-            label_variance=self.config.loss.label_variance,
-        )
-        self.optimizer.zero_grad(set_to_none=True)
+        lc = self.config.loss
+        args = (embs.float(), batch["seq_lens"].to(self.device), batch["steps"].to(self.device))
+        masks = batch["masks"].to(self.device)
+        loss = scl_loss(*args, masks, temperature=lc.temperature, label_variance=lc.label_variance)
         entry: dict[str, Any] = {}
+        if self._weak_now(step):
+            # videos that share a label, aligned by DTW on the current embeddings (losses.weak_pairs)
+            cross = weak_scl_loss(
+                *args, masks, batch["labels"], temperature=lc.temperature, label_variance=lc.label_variance
+            )
+            entry["weak_loss"] = float(cross.detach())
+            loss = loss + lc.weak_weight * cross
+        self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             entry.update(skipped=True, reason="non-finite loss")
         else:
@@ -381,6 +415,15 @@ class Trainer:
         return entry
 
     # -- the loop's parts ------------------------------------------------------------------------
+    def _labels(self) -> list[int | None] | None:
+        """Video-level labels for weak SCL's batches (None: self-supervised only)."""
+        if not self.config.loss.weak:
+            return None
+        return list(self.poses.actions) if self.poses is not None else [r.action for r in self.records]
+
+    def _weak_now(self, step: int) -> bool:
+        return self.config.loss.weak and step >= self.config.loss.weak_after_epochs * self.steps_per_epoch
+
     def _begin(self) -> tuple[int, list[dict[str, Any]]]:
         """The step to start from and the log so far; writes the run's config and log."""
         step = int(self.state["step"]) if self.state else 0
@@ -398,7 +441,9 @@ class Trainer:
     def _batches(self, epoch: int, within: int, cache: FeatureCache | None) -> Iterator[dict[str, Any]]:
         """This process's batches of ``epoch`` from its ``within``-th on."""
         c = self.config
-        order = epoch_order(self.num_videos, c.train.seed, epoch, self.rank, self.world, c.train.batch_size)
+        order = epoch_order(
+            self.num_videos, c.train.seed, epoch, self.rank, self.world, c.train.batch_size, self._labels()
+        )
         if self.poses is not None:
             yield from self._loader(PoseClips(self.poses, c), epoch, order[within:])
         elif cache is not None:  # the views' frames come from the cached features: only steps are drawn
@@ -439,7 +484,15 @@ class Trainer:
             consistent_offset=c.data.consistent_offset,
             window=c.data.window,
         )
-        return {"views": None, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
+        label = -1 if r.action is None else int(r.action)
+        return {
+            "views": None,
+            "steps": s.steps,
+            "masks": s.masks,
+            "seq_len": r.seq_len,
+            "index": i,
+            "label": label,
+        }
 
     def _loader(
         self, ds: PixelClips | PoseClips, epoch: int, batches: list[list[int]]
