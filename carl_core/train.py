@@ -34,6 +34,7 @@ from .config import CarlConfig
 from .datasets import VideoRecord, load_dataset, read_record_frames
 from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
+from .fusion import build_model
 from .losses import scl_loss, weak_scl_loss
 from .model import CARLModel
 from .pose_data import PoseClips, PoseSource, pose_source
@@ -322,7 +323,7 @@ class Trainer:
 
     def _build_model(self) -> tuple[CARLModel, torch.optim.Optimizer]:
         torch.manual_seed(self.config.train.seed)
-        model = CARLModel(self.config.model).to(self.device)
+        model = build_model(self.config.model).to(self.device)
         if self.state is not None:
             model.load_state_dict(self.state["model"])
         trainable = [p for p in model.parameters() if p.requires_grad]
