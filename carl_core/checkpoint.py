@@ -114,8 +114,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
             "(checkpoint_epoch_XXXXX.pth with model_state and cfg)"
         )
     # The weights come from the file: build the backbone with random weights, no download.
-    model_cfg = ModelConfig(**{**config.model.__dict__, "backbone_weights": "random"})
-    model = CARLModel(model_cfg)
+    from .fusion import build_model
+
+    model = build_model(config.model, weights="random")
     load_state(model, state, str(path))
     model.cfg = config.model
     device = torch.device(device) if device is not None else torch.device("cpu")

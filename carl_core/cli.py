@@ -89,6 +89,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         overrides["model"]["train_len"] = a.num_frames
     if a.cached_features is not None:
         overrides["train"]["cached_features"] = a.cached_features
+    if a.weak:
+        overrides["loss"] = {"weak": True}
     config = config.with_overrides(**overrides)
     bar = _Bar("step")
     result = train(config, a.data, a.out, device=a.device, resume=a.resume, on_progress=bar)
@@ -114,9 +116,12 @@ def _fps_arg(text: str) -> str | float:
 
 
 def _load_model(a: argparse.Namespace) -> Any:
+    from . import DEFAULT_CHECKPOINT
     from .checkpoint import load_checkpoint
     from .devices import resolve_device
 
+    if a.checkpoint is None:
+        a.checkpoint = str(DEFAULT_CHECKPOINT)
     return load_checkpoint(a.checkpoint, device=resolve_device(a.device))
 
 
@@ -135,10 +140,10 @@ def _resolve_fps(fps: str | float, model: Any) -> float | None:
     return default_fps(model.device) if fps == "auto" else float(fps)
 
 
-def _embed(embedder: Any, path: str, fps: float | None) -> Any:
+def _embed(embedder: Any, path: str, fps: float | None, crop: str | None = None) -> Any:
     bar = _Bar("frame")
     try:
-        return embedder.embed(path, fps, on_progress=bar)
+        return embedder.embed(path, fps, on_progress=bar, crop=crop)
     finally:
         bar.close()
 
@@ -149,7 +154,7 @@ def cmd_embed(a: argparse.Namespace) -> None:
     from .io import atomic_save_npy
 
     model = _load_model(a)
-    embs, ts = _embed(_embedder(model, a), a.video, _resolve_fps(a.fps, model))
+    embs, ts = _embed(_embedder(model, a), a.video, _resolve_fps(a.fps, model), a.crop)
     out = Path(a.out)
     atomic_save_npy(out, embs)
     stamps = out.with_suffix(".timestamps.npy")
@@ -163,7 +168,7 @@ def cmd_align(a: argparse.Namespace) -> None:
     model = _load_model(a)
     embedder = _embedder(model, a)
     fps = _resolve_fps(a.fps, model)
-    ra, rb = _embed(embedder, a.video_a, fps), _embed(embedder, a.video_b, fps)
+    ra, rb = _embed(embedder, a.video_a, fps, a.crop_a), _embed(embedder, a.video_b, fps, a.crop_b)
     (ea, ta), (eb, tb) = ra, rb
     opened = a.open_begin or a.open_end
     al = dtw(
@@ -227,9 +232,7 @@ def cmd_index(a: argparse.Namespace) -> None:
     if not a.videos:
         raise CarlError("name at least one video to add")
     if a.checkpoint is None:
-        a.checkpoint = index.meta.get("checkpoint")
-        if a.checkpoint is None:
-            raise CarlError("a new index needs --checkpoint: the model that embeds its videos")
+        a.checkpoint = index.meta.get("checkpoint")  # else the default model
     w = world("gloo")  # under torchrun: one share of the videos per process (only barriers cross)
     if w.size > 1 and a.device in ("auto", "cuda"):
         import torch
@@ -319,9 +322,7 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
 
     index = _open_index(a.index, must_exist=True)
     if a.checkpoint is None:
-        a.checkpoint = index.meta.get("checkpoint")
-        if a.checkpoint is None:
-            raise CarlError("this index does not say which model made it; pass --checkpoint")
+        a.checkpoint = index.meta.get("checkpoint")  # else the default model
     model = _load_model(a)
     path, frame, seconds = _parse_query(a.query)
     if not Path(path).exists():
@@ -466,8 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="motion: processes (default: up to 2)")
 
     t = add("train", cmd_train, "train CARL on a folder of videos or a dataset in the authors' format")
-    t.add_argument("--data", required=True, help="a folder of videos, or a dataset folder with train.pkl")
-    t.add_argument("--preset", default="small", help="pouring, penn_action, finegym, small, or a YAML file")
+    t.add_argument("--data", required=True,
+                   help="a folder of videos, a dataset folder with train.pkl, or for pose models "
+                        "'motion' (synthetic human motion; 'motion:N' for N sequences an epoch) or a "
+                        "folder made by `synth --kind motion`")  # fmt: skip
+    t.add_argument("--preset", default="small",
+                   help="pouring, penn_action, finegym, small, pose, human, or a YAML file")  # fmt: skip
+    t.add_argument("--weak", action="store_true",
+                   help="weak supervision: also align videos that share a label (labels.csv video,label; "
+                        "one subfolder per label; or the dataset's action labels)")  # fmt: skip
     t.add_argument("--out", required=True, help="run folder: last.pt, epoch_NNNN.pt, log.jsonl, config.yaml")
     t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     t.add_argument("--batch-size", type=int, help="videos per step")
@@ -485,8 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pixels", dest="cached_features", action="store_false",
                    help="decode and augment frames every step (the paper's setting)")  # fmt: skip
 
-    def model_args(sp: argparse.ArgumentParser, required: bool = True) -> None:
-        sp.add_argument("--checkpoint", required=required, help="a CARL Studio or authors' checkpoint")
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--checkpoint",
+                        help="a CARL Studio or authors' checkpoint (default: the bundled model, "
+                             "assets/carl_human.pt; for an index, the model that made it)")  # fmt: skip
         sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
         sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
                         help="what runs the encoder: ONNX Runtime on CPU (auto), or PyTorch")  # fmt: skip
@@ -502,11 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     every = "frames per second: all (every frame; the default), auto (10 on CPU, 30 on GPU), or a number"
     e.add_argument("--fps", type=_fps_arg, default="all", help=every)
+    crop_help = "x0,y0,x1,y1: pixels of the box around the person to follow (models that read pose)"
+    e.add_argument("--crop", help=crop_help)
     model_args(e)
 
     al = add("align", cmd_align, "align two videos frame by frame (DTW on their embeddings)")
     al.add_argument("video_a", metavar="A", help="first video (it leads the side-by-side export)")
     al.add_argument("video_b", metavar="B", help="second video")
+    al.add_argument("--crop-a", help=f"A's box, {crop_help}")
+    al.add_argument("--crop-b", help=f"B's box, {crop_help}")
     al.add_argument("--out", required=True, help="alignment JSON (schema in the README)")
     al.add_argument("--export", metavar="MP4", help="also write the aligned side-by-side video here")
     al.add_argument("--method", default="auto", choices=("auto", "exact", "multiscale"), help="DTW method")
@@ -526,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("videos", nargs="*", metavar="VIDEO", help="videos to add (re-adding one replaces it)")
     ix.add_argument("--index", required=True, help="index folder (created on the first add)")
     ix.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help + "; fixed by the first add")
-    model_args(ix, required=False)
+    model_args(ix)
 
     r = add("retrieve", cmd_retrieve, "find the frames nearest to a picture or a video frame")
     r.add_argument("--index", required=True, help="index folder made by `carl index add`")
@@ -535,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exclude-radius", type=int, default=15,
                    help="skip the query video's frames this close to the query (-1: keep them)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the hits as JSON")
-    model_args(r, required=False)
+    model_args(r)
 
     st = add("strip", cmd_strip, "copy a checkpoint with only what inference needs (no optimiser state)")
     st.add_argument("checkpoint", help="a CARL Studio checkpoint (e.g. RUN/last.pt) or one of the authors'")

@@ -42,6 +42,10 @@ class ModelConfig:
     # pose models (backbone "pose"): how the body's facing is made comparable across videos,
     # "sequence" (rotate each video to its mean facing), "augment" (learn it), "none"
     pose_facing: str = "sequence"
+    # the "human" model: a pose model fused with frozen ImageNet features of this backbone
+    # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
+    visual_stream: str | None = None
+    pose_weight: float = 0.8
 
     def __post_init__(self) -> None:
         if self.positions not in ("clip", "time"):
@@ -50,6 +54,12 @@ class ModelConfig:
             raise ConfigError(
                 f"model.attention_span must be a positive number of seconds, not {self.attention_span!r}"
             )
+        if self.visual_stream is not None and self.backbone != "pose":
+            raise ConfigError(
+                "model.visual_stream fuses a pose model with pictures: it needs backbone 'pose'"
+            )
+        if not 0 <= self.pose_weight <= 1:
+            raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
         if self.pose_facing not in ("sequence", "augment", "none"):
             raise ConfigError(
                 f"model.pose_facing must be 'sequence', 'augment' or 'none', not {self.pose_facing!r}"
@@ -84,6 +94,8 @@ class LossConfig:
     temperature: float = 0.1
     label_variance: float = 10.0
     weak: bool = False  # also pair videos that share a video-level label (DTW-aligned)
+    weak_after_epochs: int = 2  # DTW on untrained embeddings pairs noise: start once they mean something
+    weak_weight: float = 1.0  # weight of the cross-video loss beside the self-supervised one
 
 
 @dataclass
@@ -128,7 +140,7 @@ class CarlConfig:
         return CarlConfig.from_dict(d)
 
 
-PRESETS = ("pouring", "penn_action", "finegym", "small")
+PRESETS = ("pouring", "penn_action", "finegym", "small", "pose", "human")
 
 
 def load_preset(name: str) -> CarlConfig:

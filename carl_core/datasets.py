@@ -120,8 +120,54 @@ def _int_labels(labels: Any) -> np.ndarray:
     return np.asarray(labels).astype(np.int64)
 
 
+LABELS_FILE = "labels.csv"
+
+
+def folder_labels(path: Path, files: list[Path], csv_file: Path | None = None) -> dict[Path, str]:
+    """Video-level labels of the videos under ``path``, for weakly supervised training.
+
+    From a CSV of ``video,label`` rows (``csv_file``, or ``labels.csv`` in the folder; ``video`` is
+    the file's name or its path relative to the folder), else from subfolder names when the
+    videos sit in two or more subfolders (``squat/a.mp4``, ``golf/b.mp4``). Videos without a
+    label are left out of the mapping; an empty mapping means the folder has no labels.
+    """
+    csv_file = csv_file or (path / LABELS_FILE if (path / LABELS_FILE).is_file() else None)
+    if csv_file is not None:
+        import csv
+
+        by_name: dict[str, str] = {}
+        try:
+            with open(csv_file, newline="") as f:
+                for row in csv.reader(f):
+                    if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "video":
+                        continue
+                    by_name[row[0].strip()] = row[1].strip()
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise DataError(f"cannot read the labels file {csv_file.name}: {e}") from None
+        out = {}
+        for f in files:
+            rel = f.relative_to(path).as_posix()
+            label = by_name.get(rel, by_name.get(f.name, by_name.get(f.stem)))
+            if label:
+                out[f] = label
+        if not out:
+            raise DataError(
+                f"{csv_file.name} names none of the videos in {path}: its first column must be a video's "
+                "file name (or path inside the folder), its second the label"
+            )
+        return out
+    parents = {f.parent for f in files}
+    if len(parents) >= 2 and all(p != path for p in parents):
+        return {f: f.parent.relative_to(path).as_posix() for f in files}
+    return {}
+
+
 def video_folder(path: Path, *, fps: float | None = None) -> list[VideoRecord]:
-    """Every readable video under ``path`` (recursively); unreadable files are reported, not fatal."""
+    """Every readable video under ``path`` (recursively); unreadable files are reported, not fatal.
+
+    Records carry a video-level label (``action``, and its name in ``extra["label"]``) where the
+    folder has them (``folder_labels``).
+    """
     from .video import probe_video, sample_indices
 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
@@ -140,6 +186,12 @@ def video_folder(path: Path, *, fps: float | None = None) -> list[VideoRecord]:
         raise DataError(
             f"none of the {len(files)} video files in {path} could be read: " + "; ".join(bad[:3])
         )
+    labels = folder_labels(path, [r.path for r in records])
+    names = sorted(set(labels.values()))
+    for r in records:
+        if r.path in labels:
+            r.action = names.index(labels[r.path])
+            r.extra["label"] = labels[r.path]
     return records
 
 

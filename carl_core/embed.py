@@ -305,6 +305,13 @@ class Embedder:
         self._lock = threading.RLock()  # one Embedder may serve several threads (an app's sessions)
         self._cache_dir = cache_dir
         self._poses: Any = None  # a pose.PoseExtractor, made on first use
+        self._streams: tuple[Embedder, Embedder] | None = None
+        if len(model.streams) > 1:  # a fused model: each stream embeds with its own engine and cache
+            kw = dict(backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder)
+            self._streams = (
+                Embedder(model.pose, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
+                Embedder(model.visual, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
+            )
 
     def poses(self) -> Any:
         """The ``pose.PoseExtractor`` behind this embedder (shared cache, networks loaded once)."""
@@ -312,6 +319,19 @@ class Embedder:
             if self._poses is None:
                 self._poses = _pose_extractor(self._cache_dir, self.decoder)
             return self._poses
+
+    def _embed_fused(
+        self, path: Path, fps: float | None, crop: Any, on_progress: Progress | None
+    ) -> EmbedResult:
+        """Both streams on the same frames, fused (``fusion.FusedModel``)."""
+        assert self._streams is not None
+        pose = self._streams[0].embed(path, fps, on_progress=on_progress, crop=crop)
+        visual = self._streams[1].embed(path, fps, on_progress=on_progress)
+        if not np.array_equal(pose.indices, visual.indices):  # both plan frames with video.sample_indices
+            raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
+        assert pose.pose is not None
+        fused = self.model.fuse(pose.embeddings, pose.pose.present, visual.embeddings)  # type: ignore[attr-defined]
+        return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose)
 
     def _embed_pose(
         self, path: Path, fps: float | None, crop: Any, on_progress: Progress | None
@@ -399,6 +419,8 @@ class Embedder:
         check_fps(fps)
         path = Path(path)
         check_video_file(path)
+        if self._streams is not None:
+            return self._embed_fused(path, fps, crop, on_progress)
         if "pose" in self.model.streams:
             return self._embed_pose(path, fps, crop, on_progress)
         key = None

@@ -37,6 +37,7 @@ from torch import nn
 from .backbone import Backbone, build_backbone
 from .config import ModelConfig
 from .errors import ConfigError
+from .skeleton import PoseSequence
 
 
 def position_indices(length: int, train_len: int | None = None) -> np.ndarray:
@@ -431,6 +432,19 @@ class CARLModel(nn.Module):
         return F.normalize(y.float(), dim=-1)
 
     @torch.no_grad()
+    def embed_pose(self, seq: PoseSequence, window: AttentionWindow | None = DEFAULT_WINDOW) -> torch.Tensor:
+        """A pose model's (T, D) L2-normalised embeddings of a ``PoseSequence`` (no projection)."""
+        from .pose_features import model_input
+
+        was_training = self.training
+        self.eval()
+        try:
+            raw = torch.from_numpy(model_input(seq, self.cfg.pose_facing))
+            return self.embed_sequence(self.frame_features(raw), window, seq.times)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
     def embed_frames(
         self,
         frames: torch.Tensor,
@@ -440,7 +454,12 @@ class CARLModel(nn.Module):
         """(T, 3, H, W) ImageNet-normalised frames -> (T, D) L2-normalised embeddings, no projection.
 
         ``times`` (T,) seconds: where each frame sits in time ("time" scheme; None: 30 per second).
+        A pose model finds the body's pose in the frames first (tracked, as in a video).
         """
+        if self.streams == ("pose",) and frames.dim() == 4 and frames.shape[1] == 3:
+            from .pose import pose_of_frames
+
+            return self.embed_pose(pose_of_frames(frames, times), window)
         was_training = self.training
         self.eval()
         try:

@@ -944,8 +944,52 @@ def sample_motion(
     r_body, r_move, r_time, r_cam, r_noise = (
         np.random.default_rng(int(x)) for x in rng.integers(0, 2**63, size=5)
     )
+    move = _movement(act, r_move, r_time, cfg, fps, num_frames)
+    return _render(name, act, move, r_body, r_cam, r_noise, cfg)
+
+
+def sample_motion_pair(
+    action: str | int,
+    rng: np.random.Generator,
+    cfg: MotionConfig | None = None,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+) -> tuple[MotionSample, MotionSample]:
+    """One movement of ``action`` performed by two people (body proportions, handedness) and
+    filmed by two cameras with their own errors, on one timeline: frame k of either is the same
+    moment of the movement, so the two are a positive pair for every frame."""
+    cfg = cfg or MotionConfig()
+    name = ACTION_NAMES[action] if isinstance(action, int | np.integer) else action
+    if name not in ACTIONS:
+        raise ConfigError(f"unknown action {name!r}: use one of {', '.join(ACTION_NAMES)}")
+    act = ACTIONS[name]
+    r_move, r_time, *looks = (np.random.default_rng(int(x)) for x in rng.integers(0, 2**63, size=8))
+    move = _movement(act, r_move, r_time, cfg, fps, num_frames)
+    first = _render(name, act, move, looks[0], looks[1], looks[2], cfg)
+    second = _render(name, act, move, looks[3], looks[4], looks[5], cfg)
+    return first, second
+
+
+@dataclass
+class _Movement:
+    """What two performers of one movement share: joint angles over time, labels, timing."""
+
+    q: np.ndarray  # (T, channels)
+    labels: np.ndarray
+    fps: float
+    reps: int
+
+
+def _movement(
+    act: Action,
+    r_move: np.random.Generator,
+    r_time: np.random.Generator,
+    cfg: MotionConfig,
+    fps: float | None,
+    num_frames: int | None,
+) -> _Movement:
     fps = float(fps or cfg.fps[int(r_time.integers(len(cfg.fps)))])
-    body = sample_body(r_body, cfg)
     reps = int(r_move.integers(min(cfg.reps[0], act.reps), min(cfg.reps[1], act.reps) + 1))
     state = r_move.bit_generator.state
     while True:
@@ -986,6 +1030,22 @@ def sample_motion(
     q = q + fid
     q[:, _NONNEG] = np.maximum(q[:, _NONNEG], 0.0)
 
+    return _Movement(q, labels, fps, reps)
+
+
+def _render(
+    name: str,
+    act: Action,
+    move: _Movement,
+    r_body: np.random.Generator,
+    r_cam: np.random.Generator,
+    r_noise: np.random.Generator,
+    cfg: MotionConfig,
+) -> MotionSample:
+    """One performer (body, handedness) filmed by one camera, with MediaPipe-like errors."""
+    q, labels, fps, reps = move.q, move.labels, move.fps, move.reps
+    t = len(q)
+    body = sample_body(r_body, cfg)
     pts, face_world = forward_kinematics(body, q, act.flat_feet)
     _place(pts, face_world, act, q)
     mirror = bool(r_body.random() < cfg.mirror_prob)

@@ -513,6 +513,16 @@ class PoseExtractor:
         return PoseSequence(image, world, status, np.zeros(1), np.zeros(1, dtype=np.int64), w, h, meta)
 
 
+def pose_of_frames(frames: Any, times: Any = None) -> PoseSequence:
+    """The pose in ImageNet-normalised frames (T, 3, H, W), tracked as in a video (30 per second
+    where ``times`` is None): what ``CARLModel.embed_frames`` needs for a model of pose."""
+    from .preprocess import to_uint8_frames
+
+    pictures = to_uint8_frames(frames)
+    t = None if times is None else np.asarray(times, dtype=np.float64)
+    return PoseExtractor(cache_dir=False).track(pictures, t)
+
+
 def extract_pose(
     path: str | os.PathLike,
     *,
