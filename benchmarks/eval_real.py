@@ -29,6 +29,8 @@ Methods (``--methods``, comma-separated):
   pose_angles     no training: joint angles and limb tilts from body landmarks (--pose-source:
                   MediaPipe's reference landmarks in ../shared/data/real_clips_pose mapped onto
                   each video's frames, or the project's own carl_core.pose extractor)
+  pose_angles_sym the same with each left/right pair sorted: blind to mirroring and to
+                  landmarks whose sides swap
   checkpoint:PATH any CARL checkpoint (a `pose` or `human` model, a new default)
 
     python benchmarks/eval_real.py --out results.json
@@ -59,7 +61,7 @@ from benchmarks import real_pairs as rp  # noqa: E402
 
 Method = Callable[[rp.Video], np.ndarray]
 
-METHODS = ("pixels16", "imagenet_lite0", "small_default", "small_real", "pose_angles")
+METHODS = ("pixels16", "imagenet_lite0", "small_default", "small_real", "pose_angles", "pose_angles_sym")
 SMALL_REAL = Path("/work/team/runs/small_real/last.pt")
 QUICK_PAIRS = ("golf_two_golfers", "squat_two_people", "curl_swinging_vs_strict", "routine_reps")
 QUICK_WARP = ("golfdb__test_video.mp4", "yuyoujiang__squat.mp4", "decord__flipping_a_pancake.mkv")
@@ -110,11 +112,12 @@ def _direction(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-8)
 
 
-def joint_angles(world: np.ndarray) -> np.ndarray:
+def joint_angles(world: np.ndarray, symmetric: bool = False) -> np.ndarray:
     """(T, 33, >=3) world landmarks (metres, y down) -> (T, 2K) unit-norm rows: each joint angle
     and each limb's and the trunk's tilt from the vertical as (cos, sin). Frames with no person
     (NaN) take the values of the nearest frames (interpolated in time); a video with nobody at
-    all gives one constant row."""
+    all gives one constant row. ``symmetric``: each left/right pair is sorted, so a mirror image
+    or landmarks whose sides swap (MediaPipe does, on a body seen from the front) read the same."""
     w = np.asarray(world, dtype=np.float64)[..., :3]
     cos = []
     for a, b, c in _JOINTS:
@@ -123,7 +126,10 @@ def joint_angles(world: np.ndarray) -> np.ndarray:
         cos.append(_direction(w[:, b] - w[:, a])[:, 1])
     hips, shoulders = w[:, [23, 24]].mean(1), w[:, [11, 12]].mean(1)
     cos.append(_direction(hips - shoulders)[:, 1])
-    c = np.clip(np.stack(cos, axis=1), -1, 1)  # (T, K)
+    c = np.clip(np.stack(cos, axis=1), -1, 1)  # (T, K): left/right pairs side by side, trunk last
+    if symmetric:
+        pairs = c[:, :-1].reshape(len(c), -1, 2)
+        c = np.concatenate([np.sort(pairs, axis=2).reshape(len(c), -1), c[:, -1:]], axis=1)
     t = np.arange(len(c))
     for k in range(c.shape[1]):
         ok = np.isfinite(c[:, k])
@@ -132,7 +138,7 @@ def joint_angles(world: np.ndarray) -> np.ndarray:
     return (feats / np.sqrt(c.shape[1])).astype(np.float32)
 
 
-def pose_angles(source: str, pose_dir: Path) -> Method:
+def pose_angles(source: str, pose_dir: Path, symmetric: bool = False) -> Method:
     """Joint angles from landmarks: MediaPipe's reference for the clip frames behind each frame
     (``source="mediapipe"``), or the project's own extractor run on the video (``"carl"``)."""
     if source == "mediapipe":
@@ -145,7 +151,7 @@ def pose_angles(source: str, pose_dir: Path) -> Method:
             return cache[clip]
 
         def method(video: rp.Video) -> np.ndarray:
-            return joint_angles(np.concatenate([world_of(c)[idx] for c, idx in video.sources]))
+            return joint_angles(np.concatenate([world_of(c)[idx] for c, idx in video.sources]), symmetric)
 
         return method
     if source == "carl":
@@ -153,15 +159,15 @@ def pose_angles(source: str, pose_dir: Path) -> Method:
             from carl_core.pose import extract_pose
         except ImportError:
             raise SystemExit("--pose-source carl needs carl_core.pose, which this checkout lacks") from None
-        return lambda video: joint_angles(extract_pose(video.path).world)
+        return lambda video: joint_angles(extract_pose(video.path).world, symmetric)
     raise SystemExit(f"--pose-source must be mediapipe or carl, not {source!r}")
 
 
 def make_method(name: str, args: argparse.Namespace) -> Method:
     if name == "pixels16":
         return pixels16
-    if name == "pose_angles":
-        return pose_angles(args.pose_source, args.pose_dir)
+    if name in ("pose_angles", "pose_angles_sym"):
+        return pose_angles(args.pose_source, args.pose_dir, symmetric=name.endswith("_sym"))
     import torch
 
     torch.set_num_threads(args.threads)
@@ -253,7 +259,7 @@ def eval_pad(embed, labels: rp.Labels, seg_names, clips: Path) -> dict:
         truth = np.arange(len(x)) + off
         open_ = dtw(x, y, open_begin="b", open_end="b").mapping(x, y).a_to_b
         closed = dtw(x, y).mapping(x, y).a_to_b
-        nn = np.argmin(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1), axis=1)
+        nn = np.argmin((y**2).sum(1)[None, :] - 2 * x @ y.T, axis=1)  # |x - y|^2 less |x|^2
         out[name] = {
             "frames": len(x),
             "padding": off,

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import real_pairs as rp
 from benchmarks.eval_real import joint_angles
+from carl_core.skeleton import MIRROR
 from tests.conftest import REAL_CLIPS
 
 
@@ -118,3 +119,6 @@ def test_joint_angles_are_unit_rows_and_fill_missing_frames():
     )
     assert np.allclose(joint_angles(rotated), f, atol=1e-5)
     assert np.isfinite(joint_angles(np.full((4, 33, 4), np.nan))).all()
+    swapped = world[:, MIRROR]  # left and right landmarks trade names
+    assert not np.allclose(joint_angles(swapped), f, atol=1e-3)
+    assert np.allclose(joint_angles(swapped, symmetric=True), joint_angles(world, symmetric=True), atol=1e-6)
