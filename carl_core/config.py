@@ -42,6 +42,9 @@ class ModelConfig:
     # pose models (backbone "pose"): how the body's facing is made comparable across videos,
     # "sequence" (rotate each video to its mean facing), "augment" (learn it), "none"
     pose_facing: str = "sequence"
+    # what a pose model reads per frame (pose_features.PoseFeatures): "invariant" (angles,
+    # heights, spreads: blind to camera yaw, body size and mirroring) or "world" (coordinates)
+    pose_input: str = "invariant"
     # the "human" model: a pose model fused with frozen ImageNet features of this backbone
     # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
     visual_stream: str | None = None
@@ -60,6 +63,8 @@ class ModelConfig:
             )
         if not 0 <= self.pose_weight <= 1:
             raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
+        if self.pose_input not in ("invariant", "world"):
+            raise ConfigError(f"model.pose_input must be 'invariant' or 'world', not {self.pose_input!r}")
         if self.pose_facing not in ("sequence", "augment", "none"):
             raise ConfigError(
                 f"model.pose_facing must be 'sequence', 'augment' or 'none', not {self.pose_facing!r}"

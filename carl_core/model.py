@@ -477,6 +477,6 @@ def _build_input(cfg: ModelConfig) -> Backbone:
     if cfg.backbone == "pose":
         from .pose_features import PoseFeatures
 
-        features = PoseFeatures()
+        features = PoseFeatures(cfg.pose_input)
         return Backbone("pose", features, nn.Identity(), features.out_channels, 0)
     return build_backbone(cfg.backbone, cfg.backbone_weights, cfg.finetune_blocks)

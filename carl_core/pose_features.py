@@ -44,7 +44,7 @@ _JOINTS = (
 # Segments whose tilt from the vertical is read: upper arms, forearms, thighs, shins.
 _SEGMENTS = ((11, 13), (12, 14), (13, 15), (14, 16), (23, 25), (24, 26), (25, 27), (26, 28))
 
-FEATURES = NUM_LANDMARKS * 3 + len(_JOINTS) + len(_SEGMENTS) + 1 + NUM_LANDMARKS + 1
+FEATURES = NUM_LANDMARKS * 3 + len(_JOINTS) + len(_SEGMENTS) + 1 + NUM_LANDMARKS + 1  # kind "world"
 
 
 def pose_array(seq: PoseSequence) -> np.ndarray:
@@ -135,11 +135,50 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
 
-class PoseFeatures(nn.Module):
-    """(N, 33, 8) landmarks -> (N, FEATURES): centred, scaled pose, angles, visibility, a
-    no-person flag. No weights: the pose model's frozen "backbone"."""
+# Left/right pairs of joints (angle at the middle landmark) and of limb segments, and the
+# landmarks whose height and visibility are read, for the invariant features.
+_PAIRED_JOINTS = (((11, 13, 15), (12, 14, 16)), ((13, 11, 23), (14, 12, 24)),
+                  ((11, 23, 25), (12, 24, 26)), ((23, 25, 27), (24, 26, 28)))  # fmt: skip
+_PAIRED_SEGMENTS = (((11, 13), (12, 14)), ((13, 15), (14, 16)), ((23, 25), (24, 26)), ((25, 27), (26, 28)))
+_PAIRED_POINTS = ((15, 16), (13, 14), (25, 26), (27, 28))  # wrists, elbows, knees, ankles
+_VISIBLE = ((11, 12), (13, 14), (15, 16), (23, 24), (25, 26), (27, 28))
 
-    out_channels = FEATURES
+INVARIANT_FEATURES = 2 * (2 * 4 + 2 * 4 + 2) + 2 * 4 + 3 + 2 * len(_VISIBLE) + 1 + 1
+WORLD_FEATURES = FEATURES
+
+
+def _sorted_pairs(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """(N, K) left and right values -> (N, 2K), each pair in increasing order: the same numbers
+    for a body and its mirror image, and where MediaPipe swaps a limb's sides."""
+    both = torch.stack([left, right], dim=-1)
+    return both.sort(dim=-1).values.flatten(1)
+
+
+def _angles(c: torch.Tensor) -> torch.Tensor:
+    """Cosines (N, K) -> (N, 2K) (cos, sin): the dot product of two such rows is the mean cosine
+    of the angle differences, so every angle counts alike whatever its value."""
+    c = c.clamp(-1, 1)
+    return torch.cat([c, (1 - c * c).clamp_min(0).sqrt()], dim=1)
+
+
+class PoseFeatures(nn.Module):
+    """(N, 33, 8) landmarks -> per-frame features; no weights: the pose model's frozen "backbone".
+
+    ``kind="invariant"`` (the default): what the body does, the same from any camera yaw, for
+    any body size, and for a body and its mirror image (left-handed, filmed from the other side,
+    or MediaPipe swapping a limb's sides): joint angles and limb tilts from the vertical as
+    (cos, sin), the trunk's tilt and twist, heights of wrists, elbows, knees and ankles over the
+    hips and the spread of wrists, elbows and ankles (in torso lengths), with each left/right
+    pair sorted; visibilities likewise. ``kind="world"``: the world coordinates themselves,
+    centred on the hips and scaled by the torso, with the angles (see ``model_input`` for the
+    facing); it tells left from right, and needs the facing handled.
+    A frame with nobody is all zeros but its last value, a flag.
+    """
+
+    def __init__(self, kind: str = "invariant"):
+        super().__init__()
+        self.kind = kind
+        self.out_channels = INVARIANT_FEATURES if kind == "invariant" else WORLD_FEATURES
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         raw = raw.float()
@@ -147,17 +186,52 @@ class PoseFeatures(nn.Module):
         found = torch.isfinite(world).all(dim=-1).all(dim=-1)  # (N,)
         world = torch.nan_to_num(world, nan=0.0)
         vis = torch.nan_to_num(vis, nan=0.0)
+        out = self._invariant(world, vis) if self.kind == "invariant" else self._world(world, vis)
+        out = torch.cat([out, (~found).float()[:, None]], dim=1)
+        return torch.where(found[:, None], out, torch.zeros_like(out).index_fill_(1, _last(out), 1.0))
+
+    @staticmethod
+    def _world(world: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
         hips = (world[:, _L_HIP] + world[:, _R_HIP]) / 2
         shoulders = (world[:, _L_SH] + world[:, _R_SH]) / 2
         torso = (shoulders - hips).norm(dim=-1).clamp_min(0.05)
         body = ((world - hips[:, None]) / torso[:, None, None]).clamp(-6, 6)
-        a, b, c = (torch.tensor(i, device=raw.device) for i in zip(*_JOINTS))
+        a, b, c = (torch.tensor(i, device=world.device) for i in zip(*_JOINTS))
         joint = (_unit(world[:, a] - world[:, b]) * _unit(world[:, c] - world[:, b])).sum(-1)
-        s0, s1 = (torch.tensor(i, device=raw.device) for i in zip(*_SEGMENTS))
+        s0, s1 = (torch.tensor(i, device=world.device) for i in zip(*_SEGMENTS))
         tilt = _unit(world[:, s1] - world[:, s0])[..., 1]  # y is down: 1 points straight down
         trunk = _unit(hips - shoulders)[:, 1:2]
-        out = torch.cat([body.flatten(1), joint, tilt, trunk, vis, (~found).float()[:, None]], dim=1)
-        return torch.where(found[:, None], out, torch.zeros_like(out).index_fill_(1, _last(out), 1.0))
+        return torch.cat([body.flatten(1), joint, tilt, trunk, vis], dim=1)
+
+    @staticmethod
+    def _invariant(world: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        def joint(a: int, b: int, c: int) -> torch.Tensor:
+            return (_unit(world[:, a] - world[:, b]) * _unit(world[:, c] - world[:, b])).sum(-1)
+
+        def tilt(a: int, b: int) -> torch.Tensor:
+            return _unit(world[:, b] - world[:, a])[:, 1]  # y is down: 1 points straight down
+
+        hips = (world[:, _L_HIP] + world[:, _R_HIP]) / 2
+        shoulders = (world[:, _L_SH] + world[:, _R_SH]) / 2
+        torso = (shoulders - hips).norm(dim=-1).clamp_min(0.05)
+        cosines = [_sorted_pairs(joint(*l), joint(*r)) for l, r in _PAIRED_JOINTS]
+        cosines += [_sorted_pairs(tilt(*l), tilt(*r)) for l, r in _PAIRED_SEGMENTS]
+        hip_axis = (world[:, _L_HIP] - world[:, _R_HIP])[:, [0, 2]]
+        shoulder_axis = (world[:, _L_SH] - world[:, _R_SH])[:, [0, 2]]
+        twist = (_unit(hip_axis) * _unit(shoulder_axis)).sum(-1)  # the same mirrored
+        cosines.append(torch.stack([_unit(hips - shoulders)[:, 1], twist], dim=1))
+        heights = [
+            _sorted_pairs((world[:, l, 1] - hips[:, 1]) / torso, (world[:, r, 1] - hips[:, 1]) / torso)
+            for l, r in _PAIRED_POINTS
+        ]
+
+        def spread(l: int, r: int) -> torch.Tensor:
+            return (world[:, l] - world[:, r])[:, [0, 2]].norm(dim=-1) / torso
+
+        spreads = torch.stack([spread(15, 16), spread(13, 14), spread(27, 28)], dim=1)
+        lengths = torch.tanh(torch.cat([*heights, spreads], dim=1) / 2)
+        seen = torch.cat([_sorted_pairs(vis[:, l][:, None], vis[:, r][:, None]) for l, r in _VISIBLE], dim=1)
+        return torch.cat([_angles(torch.cat(cosines, dim=1)), lengths, seen, vis[:, :1]], dim=1)
 
 
 def _last(x: torch.Tensor) -> torch.Tensor:
@@ -166,6 +240,7 @@ def _last(x: torch.Tensor) -> torch.Tensor:
 
 __all__ = [
     "FEATURES",
+    "INVARIANT_FEATURES",
     "RAW_CHANNELS",
     "PoseFeatures",
     "augment_pose",
