@@ -8,6 +8,7 @@ import torch
 
 from carl_core.pose_features import (
     FEATURES,
+    INVARIANT_FEATURES,
     PoseFeatures,
     canonical_facing,
     mirror_pose,
@@ -39,16 +40,29 @@ def _standing(t: int = 20, seed: int = 0) -> np.ndarray:
     return np.concatenate([image, vis, world, vis], axis=-1).astype(np.float32)
 
 
-def _features(raw: np.ndarray) -> torch.Tensor:
-    return PoseFeatures()(torch.from_numpy(raw))
+def _features(raw: np.ndarray, kind: str = "world") -> torch.Tensor:
+    return PoseFeatures(kind)(torch.from_numpy(raw))
 
 
-def test_features_ignore_body_size_and_place():
+@pytest.mark.parametrize("kind, size", [("world", FEATURES), ("invariant", INVARIANT_FEATURES)])
+def test_features_ignore_body_size_and_place(kind, size):
     raw = _standing()
     bigger = raw.copy()
     bigger[..., 4:7] *= 1.3
-    assert _features(raw).shape == (20, FEATURES)
-    assert torch.allclose(_features(raw), _features(bigger), atol=1e-5)
+    assert _features(raw, kind).shape == (20, size)
+    assert torch.allclose(_features(raw, kind), _features(bigger, kind), atol=1e-5)
+
+
+def test_invariant_features_ignore_yaw_and_mirroring_but_not_the_pose():
+    raw = _standing()
+    f = _features(raw, "invariant")
+    assert torch.allclose(f, _features(rotate_yaw(raw, np.radians(123)), "invariant"), atol=1e-5)
+    assert torch.allclose(f, _features(mirror_pose(raw), "invariant"), atol=1e-5)
+    swapped = raw.copy()  # MediaPipe swaps the arms' sides now and then
+    swapped[:, [11, 12, 13, 14, 15, 16]] = raw[:, [12, 11, 14, 13, 16, 15]]
+    g = _features(swapped, "invariant")
+    assert torch.allclose(f[:, [0, 1, 18, 19]], g[:, [0, 1, 18, 19]], atol=1e-5)  # elbow angles (cos, sin)
+    assert not torch.allclose(f[0], f[-1], atol=1e-2)  # the arm rose: the features say so
 
 
 def test_canonical_facing_undoes_a_camera_yaw():
@@ -74,10 +88,11 @@ def test_mirror_swaps_sides_and_twice_is_identity():
     assert np.allclose(mirror_pose(m), raw)
 
 
-def test_a_frame_with_nobody_is_flagged_not_dropped():
+@pytest.mark.parametrize("kind", ["world", "invariant"])
+def test_a_frame_with_nobody_is_flagged_not_dropped(kind):
     raw = _standing()
     raw[5:8] = np.nan
-    f = _features(raw)
+    f = _features(raw, kind)
     assert f.shape[0] == 20 and torch.isfinite(f).all()
     assert f[5:8, -1].eq(1).all() and f[5:8, :-1].eq(0).all() and f[:5, -1].eq(0).all()
 
