@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from carl_core import align
+from carl_core import align, dtw_kernels
 from carl_core.align import Alignment, FrameMapping, dtw, mapping_from_path, path_cost, write_alignment_json
 from carl_core.errors import AlignmentError, CarlError, ConfigError
 
@@ -476,16 +476,16 @@ def test_bad_paths_raise_alignment_error():
 
 def test_compiles_without_a_writable_cache(monkeypatch):
     # Numba refuses cache=True where no cache folder is writable; _jit must still compile.
-    real = align.numba.njit
+    real = dtw_kernels.numba.njit
 
     def njit(*args, **kwargs):
         if kwargs.get("cache"):
             raise RuntimeError("cannot cache function: no locator available")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(align.numba, "njit", njit)
+    monkeypatch.setattr(dtw_kernels.numba, "njit", njit)
 
     def add(a, b):
         return a + b
 
-    assert align._jit(add)(2, 3) == 5
+    assert dtw_kernels._jit(add)(2, 3) == 5
