@@ -10,8 +10,9 @@ about 2.7 us a cell, and keeps three n x m matrices):
 - Costs come in strips of rows from one BLAS product each (``|x|^2 + |y|^2 - 2 x.y`` for
   "sqeuclidean", ``1 - x.y`` on unit vectors for "cosine"), in float64; no n x m float matrix
   is ever built.
-- A compiled (numba) loop (`dtw_kernels.py`) runs the recurrence over two rolling rows and keeps, per cell, only
-  the step it came from, in 2 bits: 10,000 x 10,000 frames need 25 MB for the traceback.
+- A compiled (numba) loop (`dtw_kernels.py`) runs the recurrence over two rolling rows and
+  keeps, per cell, only the step it came from, in 2 bits: 10,000 x 10,000 frames need 25 MB
+  for the traceback.
 - Every method is the same windowed dynamic programme: each row i has a column window
   ``[lo[i], hi[i])``. "exact" uses full rows (or the Sakoe-Chiba band when ``band`` is given);
   "multiscale" halves both sequences until they are small, solves the coarsest level exactly,
