@@ -147,25 +147,26 @@ def similarity_preview(key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray,
 
 
 def export_side_by_side(
-    ea: Embedded, eb: Embedded, result: dict, on_progress: Progress, height: int = 360
+    ea: Embedded, eb: Embedded, result: dict, on_progress: Progress, timeline: str = "a", height: int = 360
 ) -> Path:
-    """The aligned side-by-side mp4, written into the session's private folder."""
-    from carl_core.export import write_side_by_side
+    """The aligned side-by-side mp4 (the CLI's ``align --export``), in the session's private folder."""
+    from carl_core.align import Alignment
+    from carl_core.export import export_alignment
 
     out = workspace().dir / "exports" / f"aligned_{Path(ea.video.name).stem}_{Path(eb.video.name).stem}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_side_by_side(
+    return export_alignment(
         out,
         ea.video.path,
         eb.video.path,
-        result["a_to_b"],
+        Alignment.from_dict(result["alignment"]),
+        result["mapping"],
         ea.times,
         eb.times,
+        timeline=timeline,
         height=height,
-        similarity=result["sim_a"],
         on_progress=on_progress,
     )
-    return out
 
 
 # --------------------------------------------------------------------------- map

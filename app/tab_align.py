@@ -172,15 +172,27 @@ def _downloads(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> No
     )
     with c2:
         done = st.session_state.get("export")
+        lead = st.radio(
+            "Leading video",
+            ["A", "B"],
+            horizontal=True,
+            key="export_lead",
+            help="The leading video shows each of its frames once, at its own pace; the other follows.",
+        )
+        key = f"{ea.key}|{eb.key}|{lead}"
         if st.button("Make the side-by-side video (mp4)", icon=":material/movie:"):
             bar = st.progress(0.0, text="writing the aligned video…")
             with guard("writing the side-by-side video"):
                 out = compute.export_side_by_side(
-                    ea, eb, result, lambda d, t, msg: bar.progress(min(1.0, d / max(t, 1)), text=msg)
+                    ea,
+                    eb,
+                    result,
+                    lambda d, t, msg: bar.progress(min(1.0, d / max(t, 1)), text=msg),
+                    timeline=lead.lower(),
                 )
-                done = st.session_state["export"] = {"path": str(out), "key": f"{ea.key}|{eb.key}"}
+                done = st.session_state["export"] = {"path": str(out), "key": key}
             bar.empty()
-        if done and done.get("key") == f"{ea.key}|{eb.key}" and Path(done["path"]).is_file():
+        if done and done.get("key") == key and Path(done["path"]).is_file():
             path = Path(done["path"])
             st.download_button(
                 "Download the side-by-side video",

@@ -187,14 +187,12 @@ def cmd_align(a: argparse.Namespace) -> None:
         f"mean match similarity {float(mapping.similarity_a.mean()):.3f}; wrote {a.out}"
     )
     if a.export:
-        from .export import write_side_by_side
+        from .export import export_alignment
 
         bar = _Bar("frame")
-        out = write_side_by_side(
-            a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
-            height=a.height, fps=a.export_fps, timeline=a.timeline, b_to_a=mapping.b_to_a,
-            path=(al.path_a, al.path_b), on_progress=bar,
-            similarity=mapping.similarity_b if a.timeline == "b" else mapping.similarity_a,
+        out = export_alignment(
+            a.export, a.video_a, a.video_b, al, mapping, ta, tb,
+            timeline=a.timeline, height=a.height, fps=a.export_fps, on_progress=bar,
         )  # fmt: skip
         bar.close()
         print(f"wrote the side-by-side video {out}")

@@ -129,6 +129,36 @@ def test_side_by_side_video_is_made_and_offered_for_download(studio_env) -> None
     assert info.height == 360 and info.num_frames == probe_video(SAMPLES / "squat_a.mp4").num_frames
 
 
+@pytest.mark.parametrize("lead", ["A", "B"])
+def test_downloaded_side_by_side_shows_every_frame_once(studio_env, tmp_path, lead: str) -> None:
+    """Barcode clips uploaded as A and B (A's frame timing hiccups half-way): every frame of the
+    downloaded video shows the leader's next frame and the frame of the other matched to it."""
+    from app import compute
+    from tests import barcode
+
+    a = barcode.write_clip(tmp_path / "code_a.mp4", 40, hiccup_at=20)
+    b = barcode.write_clip(tmp_path / "code_b.mp4", 60, tint=200)
+    at = run_app()
+    for slot, clip in (("A", a), ("B", b)):
+        at.selectbox(key=f"video_src_{slot}").set_value("Upload a video…").run()
+        at.file_uploader(key=f"upload_{slot}").upload(clip.name, clip.read_bytes(), "video/mp4")
+        at.run()
+    at.radio(key="export_lead").set_value(lead).run()
+    next(b for b in at.button if b.label == "Make the side-by-side video (mp4)").click()
+    at.run()
+    no_failures(at)
+    memo = at.session_state["embeddings"]
+    (ka, (ea, _)), (kb, (eb, _)) = [(k, v) for k, v in memo.items() if "code_" in k]
+    result = compute.align(ka, kb, ea, eb, "auto", False, False)
+    shown_a, shown_b = barcode.read_export(Path(at.session_state["export"]["path"]), gap=8)
+    if lead == "A":
+        np.testing.assert_array_equal(shown_a, np.arange(40))
+        np.testing.assert_array_equal(shown_b, result["a_to_b"])
+    else:
+        np.testing.assert_array_equal(shown_b, np.arange(60))
+        np.testing.assert_array_equal(shown_a, result["b_to_a"])
+
+
 def test_align_options_rerun_the_alignment(studio_env) -> None:
     at = run_app()
     at.selectbox(key="dtw_method").set_value("Multiscale: coarse to fine, fast on long videos")
