@@ -33,10 +33,16 @@ Open begin and open end (subsequence alignment), for performances with idle time
 after the action. ``open_begin`` / ``open_end`` name the sequence whose leading / trailing
 frames may be left unmatched: "b" (or True): the path may start at any (0, j) / end at any
 (n-1, j), so all of A is matched inside B (classic subsequence DTW); "a": start at any (i, 0) /
-end at any (i, m-1); "both": either. Each frame left unmatched adds ``skip_cost`` to the
-minimised objective (never to `Alignment.cost`, which stays the summed cost of the path). With
-both sequences trimmable at opposite ends (say ``open_begin="a", open_end="b"``) a zero
-``skip_cost`` lets the path shrink to one cell: set it to what a poor match costs.
+end at any (i, m-1); "both": either video may have the extra frames.
+
+Where only one sequence may be trimmed, the other is matched entirely and trimming is free: the
+path cannot degenerate. Where both may be ("both", or "a" at one end and "b" at the other), a
+free skip would let the path shrink to one cell (skipping everything costs nothing; a padded
+pair gave the path (0, 364)). So by default (``skip_cost=None``) such a request is solved as
+subsequence alignment both ways, A inside B and B inside A, and the better fit (lower cost per
+path step) is kept; `Alignment.open_begin`/``open_end`` then say which sequence was trimmed.
+An explicit ``skip_cost > 0`` instead prices each unmatched frame in one programme (never added
+to `Alignment.cost`, which stays the summed cost of the path); an explicit 0 there is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ __all__ = [
     "mapping_from_path",
     "path_cost",
     "poor_match_cost",
+    "trim_path",
     "write_alignment_json",
 ]
 
@@ -75,6 +82,9 @@ _METHODS = ("auto", "exact", "multiscale")
 # Cells per BLAS strip: 8 MB of float64, large enough for BLAS to run near peak.
 _STRIP_CELLS = 1 << 20
 _CHUNK = 1 << 15  # frames per chunk when costs of matched pairs are computed row by row
+# Open ends: the most one sequence may be squeezed into a stretch of the other (see
+# `_best_subsequence`); performances of one action differ in tempo by less (pairing.py).
+MAX_WARP = 4.0
 
 
 # ----------------------------------------------------------------------------- public types
@@ -156,8 +166,8 @@ class FrameMapping:
     ``a_to_b[i]`` is the frame of B matched to frame i of A: of the path cells in row i, the
     one of lowest cost (so the mapping is monotone non-decreasing). Frames the path leaves out
     (open begin / end) map to the path's first or last frame and have ``covered_* = False``.
-    ``similarity_*`` is the cosine similarity of each matched pair, in [-1, 1]: the confidence
-    the app shows.
+    ``similarity_*`` is the cosine similarity of each matched pair, in [-1, 1]. It is no
+    confidence: any two videos can match at 0.9 (see `carl_core.confidence`).
     """
 
     a_to_b: np.ndarray
@@ -482,6 +492,51 @@ def _multiscale(
     return cost, pa, pb
 
 
+def _spans(al: Alignment) -> tuple[int, int]:
+    """Frames of A and of B that a path runs through, first to last."""
+    return int(al.path_a[-1] - al.path_a[0] + 1), int(al.path_b[-1] - al.path_b[0] + 1)
+
+
+def _best_subsequence(
+    x: Any,
+    y: Any,
+    metric: Metric,
+    method: Method,
+    sides: tuple[bool, bool, bool, bool],
+    on_progress: ProgressFn | None,
+    **options: Any,
+) -> Alignment:
+    """Both sequences may be trimmed: align A inside B and B inside A (each trimming only the
+    other, so neither can shrink to nothing) and keep the lower cost per path step.
+
+    A fit that squeezes one sequence into a stretch of the other more than `MAX_WARP` times
+    shorter is no fit: where frames look alike (a golfer at address) the whole of A can sit
+    on one frame of B at a low cost per step. Where neither direction is plausible, the
+    ends stay closed.
+    """
+    begin_a, begin_b, end_a, end_b = sides
+    tries = [
+        ("b" if begin_b else False, "b" if end_b else False, "A inside B"),
+        ("a" if begin_a else False, "a" if end_a else False, "B inside A"),
+    ]
+    best: Alignment | None = None
+    for k, (ob, oe, words) in enumerate(tries):
+
+        def report(done: int, total: int, message: str, k: int = k, words: str = words) -> None:
+            if on_progress is not None:
+                on_progress(k * total + done, 2 * total, f"{message} ({words})")
+
+        al = dtw(x, y, metric, method, open_begin=ob, open_end=oe, skip_cost=0.0, on_progress=report,
+                 **options)  # fmt: skip
+        span_a, span_b = _spans(al)
+        plausible = MAX_WARP * span_b >= al.n_a if k == 0 else MAX_WARP * span_a >= al.n_b
+        if plausible and (best is None or al.mean_cost < best.mean_cost):
+            best = al
+    if best is None:
+        best = dtw(x, y, metric, method, on_progress=on_progress, **options)
+    return best
+
+
 def dtw(
     x: np.ndarray,
     y: np.ndarray,
@@ -491,7 +546,7 @@ def dtw(
     band: int | None = None,
     open_begin: OpenSide = False,
     open_end: OpenSide = False,
-    skip_cost: float = 0.0,
+    skip_cost: float | None = None,
     radius: int = 32,
     max_exact_cells: int = 100_000_000,
     base_cells: int = 4_000_000,
@@ -508,6 +563,8 @@ def dtw(
         open_begin, open_end: which sequence may have unmatched leading / trailing frames:
             False, "b" (or True: A lies anywhere inside B), "a" or "both". See module doc.
         skip_cost: added to the minimised objective per frame left unmatched by an open end.
+            None (default): free where only one sequence may be trimmed; where both may be,
+            subsequence alignment both ways, keeping the better fit (see module doc).
         radius: multiscale search radius in frames around the projected coarser path.
         max_exact_cells: "auto" switches to multiscale above this many cells. The default,
             10,000 x 10,000 frames, keeps exact runs to seconds and 25 MB of traceback (2 bits
@@ -527,10 +584,23 @@ def dtw(
         raise ConfigError(f"band={band!r} must be a non-negative whole number of frames (or None).")
     if not _is_whole(radius, 1):
         raise ConfigError(f"radius={radius!r} must be a whole number of frames >= 1.")
-    if not (_is_real(skip_cost) and math.isfinite(skip_cost) and skip_cost >= 0):
-        raise ConfigError(f"skip_cost={skip_cost!r} must be a finite number >= 0.")
+    if skip_cost is not None and not (_is_real(skip_cost) and math.isfinite(skip_cost) and skip_cost >= 0):
+        raise ConfigError(f"skip_cost={skip_cost!r} must be a finite number >= 0 (or None).")
     begin_a, begin_b, ob = _parse_open(open_begin, "open_begin")
     end_a, end_b, oe = _parse_open(open_end, "open_end")
+    both_trimmable = (begin_a or end_a) and (begin_b or end_b)
+    if both_trimmable and skip_cost is None:
+        return _best_subsequence(
+            x, y, metric, method, (begin_a, begin_b, end_a, end_b), on_progress,
+            band=band, radius=radius, max_exact_cells=max_exact_cells, base_cells=base_cells,
+        )  # fmt: skip
+    if both_trimmable and skip_cost == 0:
+        raise ConfigError(
+            f"open_begin={ob!r} with open_end={oe!r} lets both sequences be trimmed: with skip_cost=0 the "
+            "path shrinks to one cell. Leave skip_cost=None (subsequence alignment both ways) or give "
+            "a positive cost, e.g. poor_match_cost(x, y)."
+        )
+    skip_cost = 0.0 if skip_cost is None else float(skip_cost)
     band = None if band is None else int(band)
     radius = int(radius)
     xs, ys = _check_pair(x, y)
@@ -676,18 +746,52 @@ def mapping_from_path(
     return FrameMapping(a_to_b, b_to_a, sim_a, sim_b, cov_a, cov_b)
 
 
+def trim_path(alignment: Alignment, x: Any, y: Any, start: int, stop: int) -> Alignment:
+    """The alignment with its path cut to steps ``start .. stop`` (inclusive): the frames before
+    and after are left unmatched. ``cost`` is recomputed; ``open_begin``/``open_end`` add the
+    sequences that now start or end unmatched to those that could before."""
+    if not 0 <= start <= stop < len(alignment):
+        raise AlignmentError(f"cannot cut a path of {len(alignment)} steps to steps {start}..{stop}.")
+    pa, pb = alignment.path_a[start : stop + 1].copy(), alignment.path_b[start : stop + 1].copy()
+
+    def sides(a_cut: bool, b_cut: bool, before: str) -> str:
+        a_cut, b_cut = a_cut or before in ("a", "both"), b_cut or before in ("b", "both")
+        return {(False, False): "none", (True, False): "a", (False, True): "b"}.get((a_cut, b_cut), "both")
+
+    return Alignment(
+        cost=path_cost(pa, pb, x, y, alignment.metric),  # type: ignore[arg-type]
+        path_a=pa,
+        path_b=pb,
+        n_a=alignment.n_a,
+        n_b=alignment.n_b,
+        metric=alignment.metric,
+        method=alignment.method,
+        open_begin=sides(pa[0] > 0, pb[0] > 0, alignment.open_begin),
+        open_end=sides(pa[-1] < alignment.n_a - 1, pb[-1] < alignment.n_b - 1, alignment.open_end),
+        band=alignment.band,
+        skip_cost=alignment.skip_cost,
+    )
+
+
 def alignment_document(
     alignment: Alignment,
     mapping: FrameMapping | None = None,
     times_a: Sequence[float] | np.ndarray | None = None,
     times_b: Sequence[float] | np.ndarray | None = None,
+    confidence: Any = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The alignment JSON document (schema in the README): ``alignment``, ``mapping`` with
-    times, and any ``extra`` top-level fields (``videos``, ``model``) the caller knows."""
+    times, and any ``extra`` top-level fields (``videos``, ``model``, ``warnings``) the caller
+    knows. ``confidence`` (a `carl_core.confidence.MatchConfidence`) adds its per-frame fields
+    to ``mapping`` and its pair-level ones as ``confidence``."""
     doc: dict[str, Any] = {"alignment": alignment.to_dict()}
     if mapping is not None:
         doc["mapping"] = mapping.to_dict(times_a, times_b)
+        if confidence is not None:
+            per_frame, pair = confidence.to_dict()
+            doc["mapping"].update(per_frame)
+            doc["confidence"] = pair
     doc.update(extra)
     return doc
 
@@ -698,8 +802,9 @@ def write_alignment_json(
     mapping: FrameMapping | None = None,
     times_a: Sequence[float] | np.ndarray | None = None,
     times_b: Sequence[float] | np.ndarray | None = None,
+    confidence: Any = None,
     **extra: Any,
 ) -> None:
     """Write `alignment_document` as JSON, atomically (temp file, rename)."""
     with atomic_open(path, "w") as f:
-        json.dump(alignment_document(alignment, mapping, times_a, times_b, **extra), f)
+        json.dump(alignment_document(alignment, mapping, times_a, times_b, confidence, **extra), f)
