@@ -90,25 +90,57 @@ def embed(model_key: str, embedder: Any, video: Video, fps: float | None, on_pro
 # --------------------------------------------------------------------------- alignment
 
 
+@st.cache_resource(show_spinner=False)
+def _content_embedder():
+    """ImageNet Lite0 features, the context-free view the match confidence checks matches against."""
+    from carl_core.embed import Embedder
+    from carl_core.features import imagenet_features
+
+    return Embedder(imagenet_features("efficientnet_lite0"))
+
+
+def content(e: Embedded) -> np.ndarray:
+    """Context-free features of the embedded frames (``carl_core.pairing.content_features``),
+    memoised for the session; the embeddings themselves where the model is those features."""
+    from carl_core.pairing import content_features
+
+    if e.key.startswith("features:efficientnet_lite0|"):
+        return e.embs
+    key = f"{e.video.key}|{e.fps}"
+    memo = st.session_state.setdefault("content", {})
+    if key not in memo:
+        if len(memo) > 8:
+            memo.pop(next(iter(memo)))
+        memo[key] = content_features(_content_embedder(), e.video.path, e.times)
+    return memo[key]
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def align(
-    key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray, method: str, open_begin: bool, open_end: bool
+    key_a: str,
+    key_b: str,
+    _ea: np.ndarray,
+    _eb: np.ndarray,
+    method: str,
+    open_begin: bool,
+    open_end: bool,
+    _content: tuple[np.ndarray, np.ndarray] | None = None,
+    _about: tuple[tuple[str, str], tuple[float, float]] | None = None,
 ):
-    """DTW of two embedding sequences and its frame mappings, as plain arrays and a JSON-ready dict."""
-    from carl_core.align import dtw, poor_match_cost
+    """``carl_core.pairing.align_pair`` (the CLI's ``align``): DTW, frame mappings, the calibrated
+    confidence of every match and warnings, as plain arrays and a JSON-ready dict. ``_content``:
+    context-free features of both videos' frames (`content`); ``_about``: (names, durations)
+    of the videos for the warnings. Both follow from the keys, so they are not hashed."""
+    from carl_core.pairing import align_pair
 
-    skip = poor_match_cost(_ea, _eb) if (open_begin or open_end) else 0.0
-    al = dtw(
-        _ea,
-        _eb,
-        method=method,
-        open_begin="both" if open_begin else False,
-        open_end="both" if open_end else False,
-        skip_cost=skip,
-    )
-    mp = al.mapping(_ea, _eb)
+    names, durations = _about if _about is not None else (("A", "B"), None)
+    pair = align_pair(
+        _ea, _eb, method=method, open_begin=open_begin, open_end=open_end, content=_content,
+        names=names, durations=durations,
+    )  # fmt: skip
+    mp, conf = pair.mapping, pair.confidence
     return {
-        "alignment": al.to_dict(),
+        "alignment": pair.alignment.to_dict(),
         "a_to_b": mp.a_to_b,
         "b_to_a": mp.b_to_a,
         "sim_a": mp.similarity_a.astype(np.float32),
@@ -116,6 +148,12 @@ def align(
         "covered_a": mp.covered_a,
         "covered_b": mp.covered_b,
         "mapping": mp,
+        "conf_a": conf.a.astype(np.float32),
+        "conf_b": conf.b.astype(np.float32),
+        "blank_a": conf.blank_a,
+        "blank_b": conf.blank_b,
+        "confidence": conf,
+        "warnings": pair.warnings,
     }
 
 
@@ -128,6 +166,8 @@ def alignment_json(result: dict, ea: Embedded, eb: Embedded, model_label: str) -
         result["mapping"],
         ea.times,
         eb.times,
+        confidence=result.get("confidence"),
+        warnings=list(result.get("warnings", ())),
         videos={
             "a": {"name": ea.video.name, "fps_sampled": ea.fps, "frames": ea.frames.tolist()},
             "b": {"name": eb.video.name, "fps_sampled": eb.fps, "frames": eb.frames.tolist()},
@@ -164,6 +204,7 @@ def export_side_by_side(
         ea.times,
         eb.times,
         timeline=timeline,
+        confidence=result.get("confidence"),
         height=height,
         on_progress=on_progress,
     )

@@ -1,10 +1,10 @@
 """The synchronised player: two videos side by side, B following A through the DTW mapping.
 
 A Streamlit ``components.v2`` component (HTML, CSS and ``player.js``; no build step). Python
-hands it the two media URLs, each sample's media time and frame number, both mappings and
-their confidences, and optionally a seek request; it hands back where playback rests
-(``position``: the leader and both sample indices) and ``media_error`` when the browser cannot
-play a file, so the app can serve a proxy instead.
+hands it the two media URLs, each sample's media time and frame number, both mappings, their
+calibrated confidences and blank-frame flags, and optionally a seek request; it hands back
+where playback rests (``position``: the leader and both sample indices) and ``media_error``
+when the browser cannot play a file, so the app can serve a proxy instead.
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ def player(
         "b": _side(eb, *media_b),
         "a_to_b": result["a_to_b"].tolist(),
         "b_to_a": result["b_to_a"].tolist(),
-        "sim_a": np.round(result["sim_a"], 3).tolist(),
-        "sim_b": np.round(result["sim_b"], 3).tolist(),
+        "conf_a": np.round(result["conf_a"], 3).tolist(),
+        "conf_b": np.round(result["conf_b"], 3).tolist(),
+        "blank_a": result["blank_a"].tolist(),
+        "blank_b": result["blank_b"].tolist(),
         "covered_a": result["covered_a"].tolist(),
         "covered_b": result["covered_b"].tolist(),
         "seek": st.session_state.get("player_seek"),

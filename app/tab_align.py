@@ -85,28 +85,36 @@ def heatmap(ea: Embedded, eb: Embedded, result: dict, pos: dict | None) -> go.Fi
 
 
 def confidence(ea: Embedded, result: dict, pos: dict | None) -> go.Figure:
-    sim, covered = result["sim_a"], result["covered_a"]
+    conf, covered, blank = result["conf_a"], result["covered_a"], result["blank_a"]
+    shown = covered & ~blank
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=ea.times,
-            y=np.where(covered, sim, np.nan),
+            y=np.where(shown, conf, np.nan),
             mode="lines",
             line={"color": "#2a9d8f"},
             name="matched",
-            hovertemplate="A at %{x:.2f} s<br>confidence %{y:.2f}<extra></extra>",
+            hovertemplate="A at %{x:.2f} s<br>match right with probability %{y:.0%}<extra></extra>",
         )
     )
     if not covered.all():
         fig.add_trace(
             go.Scatter(
                 x=ea.times,
-                y=np.where(covered, np.nan, sim),
+                y=np.where(covered, np.nan, 0.0),
                 mode="lines",
                 line={"color": "#999", "dash": "dot"},
                 name="left unmatched (open end)",
             )
         )
+    if blank.any():
+        fig.add_trace(
+            go.Scatter(
+                x=ea.times, y=np.where(blank, 0.0, np.nan), mode="lines", line={"color": "#333", "width": 6},
+                name="blank frames", hovertemplate="A at %{x:.2f} s: a blank frame<extra></extra>",
+            )
+        )  # fmt: skip
     if pos is not None:
         fig.add_vline(x=float(ea.times[pos["a"]]), line={"color": "#ff2b2b", "width": 2})
     fig.update_layout(
@@ -114,10 +122,7 @@ def confidence(ea: Embedded, result: dict, pos: dict | None) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         title={"text": "Match confidence along A", "font": {"size": 14}},
         xaxis={"title": "time in A (s)"},
-        yaxis={
-            "title": "cosine similarity of the matched frames",
-            "range": [min(-0.05, float(sim.min())), 1.02],
-        },
+        yaxis={"title": "probability the match is right", "range": [-0.02, 1.02], "tickformat": ".0%"},
         showlegend=False,
     )
     return fig
@@ -145,9 +150,17 @@ def render(ea: Embedded, eb: Embedded, result: dict, model_label: str) -> None:
     m = st.columns(5)
     m[0].metric("Frames of A", f"{len(ea.times):,}", help=f"{ea.video.duration:.1f} s")
     m[1].metric("Frames of B", f"{len(eb.times):,}", help=f"{eb.video.duration:.1f} s")
-    m[2].metric("Mean confidence", f"{float(np.mean(result['sim_a'][result['covered_a']])):.2f}")
+    matched = result["conf_a"][result["covered_a"]]
+    m[2].metric(
+        "Mean confidence",
+        f"{100 * float(np.mean(matched)) if matched.size else 0:.0f}%",
+        help="Estimated probability that a matched frame of A is matched right (calibrated; see the "
+        f"README). Same action in both videos: {100 * result['confidence'].pair:.0f}% likely.",
+    )
     m[3].metric("Path cost per step", f"{al['mean_cost']:.3f}")
     m[4].metric("Method", al["method"])
+    for text in result["warnings"]:
+        st.warning(text, icon=":material/warning:")
     pos = position()
     left, right = st.columns([3, 2])
     left.plotly_chart(heatmap(ea, eb, result, pos), key="align_heatmap")
