@@ -323,25 +323,38 @@ def test_open_both_sides_trims_idle_of_each_performance():
 
 
 def test_open_ends_on_both_sides_cannot_degenerate():
-    """The issue's case: B is A with other frames before and after. With open begin and end on
-    both sides, a free skip let the path shrink to one cell; the default now aligns A inside B
-    and B inside A and keeps the better fit, so all of A lands on its own frames."""
-    rng = np.random.default_rng(4)
+    """The issue's case: B is A (re-encoded: a little noise) with other footage before and after.
+    With open begin and end on both sides, a free skip let the path shrink to one cell, (0, 199)
+    here; the default now aligns A inside B and B inside A and keeps the better fit."""
     x = smooth_traj(np.arange(120), seed=21)
-    y = np.concatenate([rng.standard_normal((40, x.shape[1])), x, rng.standard_normal((40, x.shape[1]))])
+    pre, post = smooth_traj(np.arange(40), seed=30), smooth_traj(np.arange(40), seed=31)
+    y = np.concatenate([pre, noisy(x, 0.2, 5), post])
+    truth = np.arange(120) + 40
     al = dtw(x, y, open_begin="both", open_end="both")
-    np.testing.assert_array_equal(al.mapping(x, y).a_to_b, np.arange(120) + 40)
-    assert (al.open_begin, al.open_end) == ("b", "b") and al.cost == pytest.approx(0.0, abs=1e-9)
+    got = al.mapping(x, y).a_to_b
+    assert (al.open_begin, al.open_end) == ("b", "b") and len(al) >= 120
+    assert np.abs(got - truth).max() <= 2 and (got == truth).mean() > 0.95
     # The other way round, B inside A: B is covered, A trimmed.
     al = dtw(y, x, open_begin="both", open_end="both")
     assert (al.open_begin, al.open_end) == ("a", "a")
-    np.testing.assert_array_equal(al.mapping(y, x).b_to_a, np.arange(120) + 40)
+    assert np.abs(al.mapping(y, x).b_to_a - truth).max() <= 2
     # Mixed sides are both-trimmable too; a free skip there is refused, a priced one still works.
-    al = dtw(x, y, open_begin="a", open_end="b")
-    assert len(al) >= 120
+    assert len(dtw(x, y, open_begin="a", open_end="b")) >= 120
     with pytest.raises(ConfigError, match="shrinks to one cell"):
         dtw(x, y, open_begin="both", open_end="both", skip_cost=0.0)
     assert len(dtw(x, y, open_begin="both", open_end="both", skip_cost=10.0)) >= 120
+
+
+def test_open_ends_do_not_squeeze_a_video_onto_a_few_frames():
+    """Where one video's frames all look alike (a golfer at address), the whole of the other can
+    sit on one of its frames at a low cost per step; such a fit is refused (closed ends kept)."""
+    x = smooth_traj(np.arange(100), seed=3, period=400)  # a slow movement: A's frames all alike
+    centre = x.mean(0) / np.linalg.norm(x.mean(0))  # one frame of B close to all of them
+    y = np.concatenate([smooth_traj(np.arange(60), seed=8), centre[None], smooth_traj(np.arange(60), seed=9)])
+    al = dtw(x, y, open_begin="both", open_end="both")  # without the rule: all of A on frame 60
+    span_b = al.path_b[-1] - al.path_b[0] + 1
+    span_a = al.path_a[-1] - al.path_a[0] + 1
+    assert align.MAX_WARP * span_b >= len(x) and align.MAX_WARP * span_a >= len(y)
 
 
 @pytest.fixture(scope="module")
