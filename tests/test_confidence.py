@@ -115,3 +115,27 @@ def test_open_ends_leave_a_black_tail_unmatched():
     mp = opened.mapping
     assert not mp.covered_b[100:].any() and mp.a_to_b[mp.covered_a].max() < 100
     assert opened.alignment.open_end in ("b", "both")
+
+
+@pytest.mark.slow
+def test_on_real_clips_a_golf_swing_against_a_squat_is_not_trusted(tmp_path):
+    """The issue's case, checked (never fitted) on real clips with the default model: matched at
+    a cosine of 0.91, a golf swing against a squat now gets a low confidence and a warning,
+    while a squat found inside other footage (ImageNet features) is trusted."""
+    from carl_core.checkpoint import load_checkpoint
+    from carl_core.embed import Embedder
+    from carl_core.features import imagenet_features
+    from tests.conftest import REAL_CLIPS
+
+    if not REAL_CLIPS.is_dir():
+        pytest.skip("the real clips (../shared/data/real_clips) are not here")
+    root = tmp_path / "cache"
+    model = Embedder(load_checkpoint("assets/carl_small.pt"), cache_dir=root)
+    lite = Embedder(imagenet_features(), cache_dir=root)
+    golf, squat = REAL_CLIPS / "golfdb__test_video.mp4", REAL_CLIPS / "yuyoujiang__squat.mp4"
+    (x, tx), (y, ty) = model.embed(golf, 10.0), model.embed(squat, 10.0)
+    content = (content_features(lite, golf, tx), content_features(lite, squat, ty))
+    pair = align_pair(x, y, content=content, names=(golf.name, squat.name))
+    assert pair.mapping.similarity_a.mean() > 0.85  # what the app used to show as confidence
+    assert pair.confidence.a.mean() < 0.4 and pair.confidence.pair < 0.5
+    assert any("may not show the same action" in w for w in pair.warnings)
