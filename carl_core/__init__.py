@@ -8,11 +8,16 @@ are imported lazily, so ``python -m carl_core --help`` starts without loading to
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from .errors import CarlError
 
 __version__ = "0.1.0"
+
+# The bundled default model (the ``human`` preset: body pose, with the picture where nobody is
+# found), used by the app and by every command given no --checkpoint. See the README's recipe.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "carl_human.pt"
 
 _LAZY = {
     "load_checkpoint": "checkpoint",
@@ -27,7 +32,7 @@ _LAZY = {
     "load_preset": "config",
 }
 
-__all__ = ["CarlError", "__version__", *_LAZY]
+__all__ = ["DEFAULT_CHECKPOINT", "CarlError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

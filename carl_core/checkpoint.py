@@ -3,8 +3,9 @@
 Own format: a dict of plain data (config as a dict, state dicts, counters, RNG states),
 read with ``torch.load(weights_only=True)``. The authors' ``checkpoint_epoch_XXXXX.pth``
 holds their config as an ``easydict.EasyDict`` (and sometimes an ``argparse.Namespace``);
-those two names are admitted as inert stand-ins by torch's restricted unpickler, and any
-other class is refused: a checkpoint never runs code on load. Their parameter names are
+those go through ``carl_core.safe_pickle`` (the one restricted unpickler, shared with the
+dataset pickles), which reads them as plain dicts and refuses any other class: a checkpoint
+never runs code on load. Their parameter names are
 then mapped onto ours in one readable function, ``_authors_key``.
 """
 
@@ -22,6 +23,7 @@ from .config import CarlConfig, ModelConfig
 from .errors import CheckpointError
 from .io import atomic_open
 from .model import CARLModel
+from .safe_pickle import TorchPickle, plain
 
 FORMAT = "carl-studio"
 VERSION = 1
@@ -57,70 +59,6 @@ def strip_checkpoint(src: str | Path, dst: str | Path) -> Path:
 # --- reading -----------------------------------------------------------------------------
 
 
-class _EasyDict(dict):
-    """Inert stand-in for ``easydict.EasyDict``: a dict whose items read as attributes."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-class _Namespace:
-    """Inert stand-in for ``argparse.Namespace`` (the authors keep their CLI args in cfg)."""
-
-
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import collections
-
-    import numpy as np
-
-    allowed: dict[tuple[str, str], Any] = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-        ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-        ("torch", "Size"): torch.Size,
-        ("easydict", "EasyDict"): _EasyDict,
-        ("argparse", "Namespace"): _Namespace,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
-    from numpy._core import multiarray
-
-    for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(core, "_reconstruct")] = multiarray._reconstruct
-        allowed[(core, "scalar")] = multiarray.scalar
-    return allowed
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Admits tensors, containers, numpy arrays and the two config classes; nothing callable else."""
-
-    _allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._allowed:
-            return self._allowed[(module, name)]
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        if module.startswith("numpy") and name.endswith("DType"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"GLOBAL {module}.{name} is not allowed")
-
-
-class _RestrictedPickle:
-    """The slice of the ``pickle`` module interface that ``torch.load`` uses."""
-
-    __name__ = "carl_core.checkpoint._RestrictedPickle"
-    Unpickler = _RestrictedUnpickler
-
-    @staticmethod
-    def load(f: Any, **kw: Any) -> Any:
-        return _RestrictedUnpickler(f, **kw).load()
-
-
 def read_checkpoint(path: str | Path, device: str | torch.device | None = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict, read without executing pickled code.
 
@@ -137,7 +75,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device | None = "cpu")
         try:
             ckpt = torch.load(path, map_location=where, weights_only=True)
         except pickle.UnpicklingError:
-            ckpt = torch.load(path, map_location=where, weights_only=False, pickle_module=_RestrictedPickle)
+            ckpt = torch.load(path, map_location=where, weights_only=False, pickle_module=TorchPickle)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if not found:
@@ -155,7 +93,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device | None = "cpu")
         raise CheckpointError(
             f"{path} is not a CARL checkpoint: expected a dict, found {type(ckpt).__name__}"
         )
-    return _plain(ckpt)
+    return plain(ckpt)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> CARLModel:
@@ -176,8 +114,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
             "(checkpoint_epoch_XXXXX.pth with model_state and cfg)"
         )
     # The weights come from the file: build the backbone with random weights, no download.
-    model_cfg = ModelConfig(**{**config.model.__dict__, "backbone_weights": "random"})
-    model = CARLModel(model_cfg)
+    from .fusion import build_model
+
+    model = build_model(config.model, weights="random")
     load_state(model, state, str(path))
     model.cfg = config.model
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -281,14 +220,3 @@ def state_from_authors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         if new is not None:
             out[new] = v
     return out
-
-
-def _plain(x: Any) -> Any:
-    """Stand-ins back to plain dicts, so nothing downstream sees the pickled classes."""
-    if isinstance(x, _Namespace):
-        return _plain(dict(vars(x)))
-    if isinstance(x, dict) and not isinstance(x, torch.Tensor):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return x

@@ -50,6 +50,15 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def cmd_synth(a: argparse.Namespace) -> None:
+    if a.kind == "motion":
+        from .motion import make_motion_dataset
+
+        bar = _Bar("sequence")
+        kw = dict(workers=a.workers, on_progress=bar)
+        out = make_motion_dataset(a.out, a.per_action, a.seed, a.val_fraction, **kw)
+        bar.close()
+        print(f"wrote {a.per_action} synthetic pose sequences per action to {out} (index.json)")
+        return
     from .synthetic import make_dataset
 
     bar = _Bar("video")
@@ -80,6 +89,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         overrides["model"]["train_len"] = a.num_frames
     if a.cached_features is not None:
         overrides["train"]["cached_features"] = a.cached_features
+    if a.weak:
+        overrides["loss"] = {"weak": True}
     config = config.with_overrides(**overrides)
     bar = _Bar("step")
     result = train(config, a.data, a.out, device=a.device, resume=a.resume, on_progress=bar)
@@ -105,9 +116,12 @@ def _fps_arg(text: str) -> str | float:
 
 
 def _load_model(a: argparse.Namespace) -> Any:
+    from . import DEFAULT_CHECKPOINT
     from .checkpoint import load_checkpoint
     from .devices import resolve_device
 
+    if a.checkpoint is None:
+        a.checkpoint = str(DEFAULT_CHECKPOINT)
     return load_checkpoint(a.checkpoint, device=resolve_device(a.device))
 
 
@@ -126,10 +140,10 @@ def _resolve_fps(fps: str | float, model: Any) -> float | None:
     return default_fps(model.device) if fps == "auto" else float(fps)
 
 
-def _embed(embedder: Any, path: str, fps: float | None) -> Any:
+def _embed(embedder: Any, path: str, fps: float | None, crop: str | None = None) -> Any:
     bar = _Bar("frame")
     try:
-        return embedder.embed(path, fps, on_progress=bar)
+        return embedder.embed(path, fps, on_progress=bar, crop=crop)
     finally:
         bar.close()
 
@@ -140,7 +154,7 @@ def cmd_embed(a: argparse.Namespace) -> None:
     from .io import atomic_save_npy
 
     model = _load_model(a)
-    embs, ts = _embed(_embedder(model, a), a.video, _resolve_fps(a.fps, model))
+    embs, ts = _embed(_embedder(model, a), a.video, _resolve_fps(a.fps, model), a.crop)
     out = Path(a.out)
     atomic_save_npy(out, embs)
     stamps = out.with_suffix(".timestamps.npy")
@@ -154,7 +168,7 @@ def cmd_align(a: argparse.Namespace) -> None:
     model = _load_model(a)
     embedder = _embedder(model, a)
     fps = _resolve_fps(a.fps, model)
-    ra, rb = _embed(embedder, a.video_a, fps), _embed(embedder, a.video_b, fps)
+    ra, rb = _embed(embedder, a.video_a, fps, a.crop_a), _embed(embedder, a.video_b, fps, a.crop_b)
     (ea, ta), (eb, tb) = ra, rb
     opened = a.open_begin or a.open_end
     al = dtw(
@@ -206,6 +220,7 @@ def _open_index(directory: str, must_exist: bool) -> Any:
 
 def cmd_index(a: argparse.Namespace) -> None:
     from .cache import model_digest
+    from .distributed import world
 
     index = _open_index(a.index, must_exist=a.action == "list")
     if a.action == "list":
@@ -217,9 +232,12 @@ def cmd_index(a: argparse.Namespace) -> None:
     if not a.videos:
         raise CarlError("name at least one video to add")
     if a.checkpoint is None:
-        a.checkpoint = index.meta.get("checkpoint")
-        if a.checkpoint is None:
-            raise CarlError("a new index needs --checkpoint: the model that embeds its videos")
+        a.checkpoint = index.meta.get("checkpoint")  # else the default model
+    w = world("gloo")  # under torchrun: one share of the videos per process (only barriers cross)
+    if w.size > 1 and a.device in ("auto", "cuda"):
+        import torch
+
+        a.device = f"cuda:{w.local_rank}" if torch.cuda.is_available() else "cpu"
     model = _load_model(a)
     digest = model_digest(model)
     if index.meta.get("model", digest) != digest:
@@ -229,14 +247,61 @@ def cmd_index(a: argparse.Namespace) -> None:
         )
     fps = _resolve_fps(a.fps, model) if index.meta.get("fps", "unset") == "unset" else index.meta["fps"]
     embedder = _embedder(model, a)
-    for video in a.videos:
-        embs, ts = _embed(embedder, video, fps)
-        vid = Path(video).name
-        index.add(vid, embs, ts, path=str(Path(video).resolve()), replace=True)
-        print(f"indexed {vid}: {len(embs)} frames")
+    todo = _last_of_each_name(a.videos)
+    if w.size == 1:
+        for video in todo:
+            index.add(
+                Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()), replace=True
+            )
+            print(f"indexed {Path(video).name}")
+    else:
+        index = _index_sharded(index, todo, embedder, fps, a.index, w)
+        if index is None:  # not rank 0: rank 0 saves the merged index
+            return
     index.meta.update(checkpoint=str(Path(a.checkpoint).resolve()), model=digest, fps=fps)
     index.save(a.index)
     print(f"{a.index}: {len(index.videos)} videos, {len(index)} frames")
+
+
+def _last_of_each_name(videos: list[str]) -> list[str]:
+    """The videos to embed, in order: a later video of the same name replaces an earlier one."""
+    seen: set[str] = set()
+    keep = []
+    for video in reversed(videos):
+        if Path(video).name not in seen:
+            seen.add(Path(video).name)
+            keep.append(video)
+    return keep[::-1]
+
+
+def _index_sharded(index: Any, todo: list[str], embedder: Any, fps: float | None, where: str, w: Any) -> Any:
+    """Under torchrun: each process embeds its share into a shard; rank 0 merges them in order.
+
+    Video i of ``todo`` goes to process i % size, and the merge takes each from its shard in the
+    order of ``todo``: the index equals what one process adding ``todo`` in order would make.
+    Returns the merged index on rank 0 (to be saved), None on the others.
+    """
+    import shutil
+
+    from .distributed import barrier, share
+    from .retrieval import FrameIndex
+
+    shards = Path(where) / ".shards"
+    shard = FrameIndex(storage=index.storage)
+    for video in share(todo, w):
+        shard.add(Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()))
+        print(f"[rank {w.rank}] indexed {Path(video).name}")
+    shard.save(shards / f"rank{w.rank:05d}")
+    barrier(w)
+    merged = None
+    if w.is_main:
+        parts = [FrameIndex.load(shards / f"rank{r:05d}") for r in range(w.size)]
+        for i, video in enumerate(todo):
+            index.merge(parts[i % w.size], [Path(video).name], replace=True)
+        shutil.rmtree(shards, ignore_errors=True)
+        merged = index
+    barrier(w)  # the others leave once every shard is read
+    return merged
 
 
 def _parse_query(text: str) -> tuple[str, int | None, float | None]:
@@ -257,9 +322,7 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
 
     index = _open_index(a.index, must_exist=True)
     if a.checkpoint is None:
-        a.checkpoint = index.meta.get("checkpoint")
-        if a.checkpoint is None:
-            raise CarlError("this index does not say which model made it; pass --checkpoint")
+        a.checkpoint = index.meta.get("checkpoint")  # else the default model
     model = _load_model(a)
     path, frame, seconds = _parse_query(a.query)
     if not Path(path).exists():
@@ -323,7 +386,62 @@ def cmd_eval(a: argparse.Namespace) -> None:
         print(f"wrote {a.out}")
 
 
+def cmd_reproduce(a: argparse.Namespace) -> None:
+    from .reproduce import reproduce
+    from .standins import make_standin
+
+    if a.standin:
+        root = Path(a.root)
+        if root.exists() and any(root.iterdir()):
+            raise CarlError(f"--standin writes a synthetic stand-in into --root, but {root} is not empty")
+        bar = _Bar("video")
+        make_standin(a.dataset, root, size=a.standin, seed=a.seed or 0, on_progress=bar)
+        bar.close()
+        print(f"wrote a synthetic {a.dataset} stand-in ({a.standin}) to {root}")
+    overrides: dict[str, dict[str, Any]] = {"train": {}}
+    for key, field in (("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed")):
+        if getattr(a, key) is not None:
+            overrides["train"][field] = getattr(a, key)
+    bar = _Bar("step")
+    results = reproduce(
+        a.dataset,
+        a.root,
+        a.out,
+        epochs=a.epochs,
+        checkpoint=a.checkpoint,
+        device=a.device,
+        config=a.config,
+        overrides=overrides,
+        on_progress=bar,
+    )
+    bar.close()
+    if results is None:  # a torchrun rank other than 0: it trained, rank 0 evaluates
+        return
+    print((Path(a.out) / "results.md").read_text())
+    print(f"wrote {Path(a.out) / 'results.json'} and {Path(a.out) / 'results.md'}")
+
+
 # --- parser -----------------------------------------------------------------------------------
+
+
+def cmd_pose(a: argparse.Namespace) -> None:
+    from .embed import default_fps
+    from .pose import extract_pose, parse_crop
+    from .skeleton import DETECTED, INTERPOLATED, MISSING
+
+    crop = parse_crop(a.crop) if a.crop else None
+    fps = None if a.fps == "all" else default_fps("cpu") if a.fps == "auto" else float(a.fps)
+    bar = _Bar("frame")
+    try:
+        seq = extract_pose(a.video, fps=fps, crop=crop, on_progress=bar, cache_dir=not a.no_cache)
+    finally:
+        bar.close()
+    seq.save(a.out)
+    counts = {
+        name: int((seq.status == s).sum())
+        for name, s in (("found", DETECTED), ("interpolated", INTERPOLATED), ("missing", MISSING))
+    }
+    print(f"wrote {a.out}: {len(seq)} frames, " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,10 +460,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (videos/, train.pkl, val.pkl, info.json)")
     s.add_argument("--videos", type=int, default=60, help="number of videos (default 60)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--kind", choices=("videos", "motion"), default="videos",
+                   help="videos (stick figures; the default) or motion (body-pose sequences)")  # fmt: skip
+    s.add_argument("--per-action", type=int, default=50, help="motion: sequences per action (default 50)")
+    s.add_argument("--val-fraction", type=float, default=0.2, help="motion: share of each action in val")
+    s.add_argument("--workers", type=int, help="motion: processes (default: up to 2)")
 
     t = add("train", cmd_train, "train CARL on a folder of videos or a dataset in the authors' format")
-    t.add_argument("--data", required=True, help="a folder of videos, or a dataset folder with train.pkl")
-    t.add_argument("--preset", default="small", help="pouring, penn_action, finegym, small, or a YAML file")
+    t.add_argument("--data", required=True,
+                   help="a folder of videos, a dataset folder with train.pkl, or for pose models "
+                        "'motion' (synthetic human motion; 'motion:N' for N sequences an epoch) or a "
+                        "folder made by `synth --kind motion`")  # fmt: skip
+    t.add_argument("--preset", default="small",
+                   help="pouring, penn_action, finegym, small, pose, human, or a YAML file")  # fmt: skip
+    t.add_argument("--weak", action="store_true",
+                   help="weak supervision: also align videos that share a label (labels.csv video,label; "
+                        "one subfolder per label; or the dataset's action labels)")  # fmt: skip
     t.add_argument("--out", required=True, help="run folder: last.pt, epoch_NNNN.pt, log.jsonl, config.yaml")
     t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     t.add_argument("--batch-size", type=int, help="videos per step")
@@ -363,8 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pixels", dest="cached_features", action="store_false",
                    help="decode and augment frames every step (the paper's setting)")  # fmt: skip
 
-    def model_args(sp: argparse.ArgumentParser, required: bool = True) -> None:
-        sp.add_argument("--checkpoint", required=required, help="a CARL Studio or authors' checkpoint")
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--checkpoint",
+                        help="a CARL Studio or authors' checkpoint (default: the bundled model, "
+                             "assets/carl_human.pt; for an index, the model that made it)")  # fmt: skip
         sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
         sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
                         help="what runs the encoder: ONNX Runtime on CPU (auto), or PyTorch")  # fmt: skip
@@ -380,11 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     every = "frames per second: all (every frame; the default), auto (10 on CPU, 30 on GPU), or a number"
     e.add_argument("--fps", type=_fps_arg, default="all", help=every)
+    crop_help = "x0,y0,x1,y1: pixels of the box around the person to follow (models that read pose)"
+    e.add_argument("--crop", help=crop_help)
     model_args(e)
 
     al = add("align", cmd_align, "align two videos frame by frame (DTW on their embeddings)")
     al.add_argument("video_a", metavar="A", help="first video (it leads the side-by-side export)")
     al.add_argument("video_b", metavar="B", help="second video")
+    al.add_argument("--crop-a", help=f"A's box, {crop_help}")
+    al.add_argument("--crop-b", help=f"B's box, {crop_help}")
     al.add_argument("--out", required=True, help="alignment JSON (schema in the README)")
     al.add_argument("--export", metavar="MP4", help="also write the aligned side-by-side video here")
     al.add_argument("--method", default="auto", choices=("auto", "exact", "multiscale"), help="DTW method")
@@ -404,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("videos", nargs="*", metavar="VIDEO", help="videos to add (re-adding one replaces it)")
     ix.add_argument("--index", required=True, help="index folder (created on the first add)")
     ix.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help + "; fixed by the first add")
-    model_args(ix, required=False)
+    model_args(ix)
 
     r = add("retrieve", cmd_retrieve, "find the frames nearest to a picture or a video frame")
     r.add_argument("--index", required=True, help="index folder made by `carl index add`")
@@ -413,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exclude-radius", type=int, default=15,
                    help="skip the query video's frames this close to the query (-1: keep them)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the hits as JSON")
-    model_args(r, required=False)
+    model_args(r)
 
     st = add("strip", cmd_strip, "copy a checkpoint with only what inference needs (no optimiser state)")
     st.add_argument("checkpoint", help="a CARL Studio checkpoint (e.g. RUN/last.pt) or one of the authors'")
@@ -425,6 +561,31 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", help="write the metrics to this JSON file")
     v.add_argument("--fps", type=float, help="resample videos to this frame rate")
     v.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ps = add("pose", cmd_pose, "extract one person's body pose (33 BlazePose landmarks) in every frame")
+    ps.add_argument("video", help="video file")
+    ps.add_argument("--out", required=True, help="output .npz (carl_core.skeleton.PoseSequence)")
+    ps.add_argument("--fps", type=_fps_arg, default="all", help="all (the default), auto (10) or a number")
+    ps.add_argument("--crop", metavar="X0,Y0,X1,Y1", help="box around the person to follow, in pixels")
+    ps.add_argument("--no-cache", action="store_true", help="neither read nor write the pose cache")
+
+    rp = add(
+        "reproduce", cmd_reproduce, "train or load a model, evaluate it by the paper's protocol, compare"
+    )
+    rp.add_argument("--dataset", required=True, choices=("pouring", "penn_action", "finegym"))
+    rp.add_argument("--root", required=True, help="the dataset as the authors' scripts lay it out")
+    rp.add_argument("--out", required=True, help="folder for results.json, results.md and the run")
+    rp.add_argument("--epochs", type=int, help="shorten the paper's schedule (for checks)")
+    rp.add_argument(
+        "--checkpoint", help="evaluate this checkpoint (ours or the authors') instead of training"
+    )
+    rp.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    rp.add_argument("--config", default="paper", choices=("paper", "tiny"),
+                    help="paper (default), or tiny: a CPU-sized check of the harness")  # fmt: skip
+    rp.add_argument("--batch-size", type=int, help="videos per step per process (effective: x processes)")
+    rp.add_argument("--lr", type=float, help="base learning rate (scale it with the effective batch)")
+    rp.add_argument("--seed", type=int, help="random seed")
+    rp.add_argument("--standin", choices=("tiny", "small"),
+                    help="first write a synthetic stand-in of this size into an empty --root")  # fmt: skip
     return p
 
 

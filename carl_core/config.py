@@ -34,9 +34,36 @@ class ModelConfig:
     num_layers: int = 3
     embedding_size: int = 128
     projection_size: int = 128  # hidden width of the projection head (theirs: PROJECTION_SIZE)
-    train_len: int = 240  # clip length in training; other lengths get rescaled positions
+    train_len: int = 240  # clip length in training; other lengths get rescaled positions ("clip")
+    # "clip": the authors' positions (place in the clip); "time": band attention over
+    # +-attention_span seconds with rotary codes of time (see model.py)
+    positions: str = "clip"
+    attention_span: float = 0.5
+    # pose models (backbone "pose"): how the body's facing is made comparable across videos,
+    # "sequence" (rotate each video to its mean facing), "augment" (learn it), "none"
+    pose_facing: str = "sequence"
+    # the "human" model: a pose model fused with frozen ImageNet features of this backbone
+    # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
+    visual_stream: str | None = None
+    pose_weight: float = 0.8
 
     def __post_init__(self) -> None:
+        if self.positions not in ("clip", "time"):
+            raise ConfigError(f"model.positions must be 'clip' or 'time', not {self.positions!r}")
+        if not (isinstance(self.attention_span, int | float) and self.attention_span > 0):
+            raise ConfigError(
+                f"model.attention_span must be a positive number of seconds, not {self.attention_span!r}"
+            )
+        if self.visual_stream is not None and self.backbone != "pose":
+            raise ConfigError(
+                "model.visual_stream fuses a pose model with pictures: it needs backbone 'pose'"
+            )
+        if not 0 <= self.pose_weight <= 1:
+            raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
+        if self.pose_facing not in ("sequence", "augment", "none"):
+            raise ConfigError(
+                f"model.pose_facing must be 'sequence', 'augment' or 'none', not {self.pose_facing!r}"
+            )
         # Attention splits the width evenly between heads.
         if not (isinstance(self.num_heads, int) and self.num_heads >= 1):
             raise ConfigError(f"model.num_heads must be a whole number of at least 1, got {self.num_heads!r}")
@@ -67,6 +94,8 @@ class LossConfig:
     temperature: float = 0.1
     label_variance: float = 10.0
     weak: bool = False  # also pair videos that share a video-level label (DTW-aligned)
+    weak_after_epochs: int = 2  # DTW on untrained embeddings pairs noise: start once they mean something
+    weak_weight: float = 1.0  # weight of the cross-video loss beside the self-supervised one
 
 
 @dataclass
@@ -111,7 +140,7 @@ class CarlConfig:
         return CarlConfig.from_dict(d)
 
 
-PRESETS = ("pouring", "penn_action", "finegym", "small")
+PRESETS = ("pouring", "penn_action", "finegym", "small", "pose", "human")
 
 
 def load_preset(name: str) -> CarlConfig:

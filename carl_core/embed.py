@@ -43,6 +43,7 @@ from .errors import ConfigError, VideoError
 from .model import DEFAULT_WINDOW, AttentionWindow, CARLModel
 from .preprocess import normalize
 from .progress import Progress, format_duration
+from .skeleton import PoseSequence
 from .video import FrameStream, blank_frames, check_fps, check_video_file, open_video
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class EmbedResult(tuple):
         result.times       # (T,) float64 presentation times in seconds from the first frame
         result.indices     # (T,) int64 frame numbers in the file (presentation order)
         result.blank       # (T,) bool: black or otherwise nearly uniform frames (``video.blank_frames``)
+        result.pose        # the body pose the model read (a ``PoseSequence``), or None
 
     ``indices`` are the decoded frames' own numbers, right for variable frame rates and files
     whose first frame starts late, where ``round(time * fps)`` is not. ``len(result)`` is 2, as
@@ -71,8 +73,16 @@ class EmbedResult(tuple):
 
     indices: np.ndarray
     blank: np.ndarray
+    pose: PoseSequence | None
 
-    def __new__(cls, embeddings: np.ndarray, times: np.ndarray, indices: np.ndarray, blank: np.ndarray):
+    def __new__(
+        cls,
+        embeddings: np.ndarray,
+        times: np.ndarray,
+        indices: np.ndarray,
+        blank: np.ndarray,
+        pose: PoseSequence | None = None,
+    ):
         embeddings = np.asarray(embeddings, dtype=np.float32)
         times = np.asarray(times, dtype=np.float64)
         n = len(embeddings)
@@ -84,6 +94,7 @@ class EmbedResult(tuple):
         self = super().__new__(cls, (embeddings, times))
         self.indices = np.asarray(indices, dtype=np.int64)
         self.blank = np.asarray(blank, dtype=bool)
+        self.pose = pose
         return self
 
     @property
@@ -95,7 +106,7 @@ class EmbedResult(tuple):
         return self[1]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (EmbedResult, (self[0], self[1], self.indices, self.blank))
+        return (EmbedResult, (self[0], self[1], self.indices, self.blank, self.pose))
 
     def __repr__(self) -> str:
         d = self[0].shape[1] if self[0].ndim == 2 else "?"
@@ -292,6 +303,54 @@ class Embedder:
         self._digest = ""
         self._engine: _TorchEngine | _OnnxEngine | None = None
         self._lock = threading.RLock()  # one Embedder may serve several threads (an app's sessions)
+        self._cache_dir = cache_dir
+        self._poses: Any = None  # a pose.PoseExtractor, made on first use
+        self._streams: tuple[Embedder, Embedder] | None = None
+        if len(model.streams) > 1:  # a fused model: each stream embeds with its own engine and cache
+            kw = dict(backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder)
+            self._streams = (
+                Embedder(model.pose, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
+                Embedder(model.visual, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
+            )
+
+    def poses(self) -> Any:
+        """The ``pose.PoseExtractor`` behind this embedder (shared cache, networks loaded once)."""
+        with self._lock:
+            if self._poses is None:
+                self._poses = _pose_extractor(self._cache_dir, self.decoder)
+            return self._poses
+
+    def _embed_fused(
+        self, path: Path, fps: float | None, crop: Any, on_progress: Progress | None
+    ) -> EmbedResult:
+        """Both streams on the same frames, fused (``fusion.FusedModel``)."""
+        assert self._streams is not None
+        pose = self._streams[0].embed(path, fps, on_progress=on_progress, crop=crop)
+        visual = self._streams[1].embed(path, fps, on_progress=on_progress)
+        if not np.array_equal(pose.indices, visual.indices):  # both plan frames with video.sample_indices
+            raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
+        assert pose.pose is not None
+        fused = self.model.fuse(pose.embeddings, pose.pose.present, visual.embeddings)  # type: ignore[attr-defined]
+        return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose)
+
+    def _embed_pose(
+        self, path: Path, fps: float | None, crop: Any, on_progress: Progress | None
+    ) -> EmbedResult:
+        """A pose model: the body's landmarks in each frame (cached on disk by the extractor, so a
+        second run is a lookup), then the model, which takes milliseconds on them."""
+        from .pose_features import model_input
+
+        seq = self.poses().extract(path, fps=fps, crop=crop, on_progress=on_progress)
+        raw = torch.from_numpy(model_input(seq, self.model.cfg.pose_facing))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            feats = self.model.frame_features(raw)
+            embs = self.model.embed_sequence(feats, self.window, seq.times).cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        blank = seq.blank if seq.blank is not None else np.zeros(len(seq), dtype=bool)
+        return EmbedResult(embs, seq.times, seq.indices, blank, seq)
 
     @property
     def engine_name(self) -> str:
@@ -349,12 +408,21 @@ class Embedder:
         fps: float | None = None,
         *,
         on_progress: Progress | None = None,
+        crop: Any = None,
     ) -> EmbedResult:
         """A video's ``EmbedResult``: the pair (embeddings (T, D), times (T,) s), with each frame's
-        index in the file and whether it is blank."""
+        index in the file and whether it is blank.
+
+        ``crop`` (x0, y0, x1, y1) pixels, or "x0,y0,x1,y1": for a model that reads body pose,
+        the person inside this box (``pose.PoseExtractor``); models of pixels see the whole frame.
+        """
         check_fps(fps)
         path = Path(path)
         check_video_file(path)
+        if self._streams is not None:
+            return self._embed_fused(path, fps, crop, on_progress)
+        if "pose" in self.model.streams:
+            return self._embed_pose(path, fps, crop, on_progress)
         key = None
         if self.cache is not None:  # looked up before the probe: a hit never reads the video
             key = self.key(path, fps, on_progress)
@@ -403,12 +471,19 @@ class Embedder:
                 meter(done)
         if done == 0:
             raise VideoError(f"No frame of {stream.info.path} could be decoded. Re-encode it to MP4 (H.264).")
-        embs = self.model.embed_sequence(feats[:done], self.window).cpu().numpy().astype(np.float32)
+        embs = self.model.embed_sequence(feats[:done], self.window, stamps[:done])
+        embs = embs.cpu().numpy().astype(np.float32)
         if meter.on_progress:
             meter.on_progress(
                 done, done, f"{stream.info.path.name}: {done} frames at {meter.rate(done):.1f} frames/s"
             )
         return EmbedResult(embs, stamps[:done].copy(), indices[:done].copy(), blank[:done].copy())
+
+
+def _pose_extractor(cache_dir: str | os.PathLike | bool, decoder: str) -> Any:
+    from .pose import PoseExtractor  # LiteRT loads only for models that read pose
+
+    return PoseExtractor(cache_dir=cache_dir, decoder=decoder)
 
 
 def embed_video(
@@ -422,6 +497,7 @@ def embed_video(
     backend: str = "auto",
     decoder: str = "auto",
     window: AttentionWindow | None = DEFAULT_WINDOW,
+    crop: Any = None,
 ) -> EmbedResult:
     """Embeddings (T, D) float32, L2-normalised, and timestamps (T,) in seconds of a video file,
     as an ``EmbedResult``: it unpacks as that pair and carries ``indices`` (each embedded frame's
@@ -437,7 +513,7 @@ def embed_video(
     embedder = Embedder(
         model, backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder
     )
-    return embedder.embed(path, fps, on_progress=on_progress)
+    return embedder.embed(path, fps, on_progress=on_progress, crop=crop)
 
 
 __all__ = ["BACKENDS", "EmbedResult", "Embedder", "default_fps", "embed_video"]

@@ -30,9 +30,14 @@ def embed_records(
     *,
     fps: float | None = None,
     on_progress: Progress | None = None,
+    backend: str = "auto",
 ) -> list[np.ndarray]:
-    """Embeddings of every record's video, through one ``Embedder`` (one engine, one cache)."""
-    embedder = Embedder(model)
+    """Embeddings of every record's video, through one ``Embedder`` (one engine, one cache).
+
+    ``backend`` as ``Embedder``'s; "torch" skips the ONNX export, which costs more than it saves
+    on a few short videos.
+    """
+    embedder = Embedder(model, backend=backend)
     out = []
     for i, r in enumerate(records):
         embs, _ = embedder.embed(r.path, fps)
@@ -42,9 +47,7 @@ def embed_records(
     return out
 
 
-def _labelled(
-    records: list[VideoRecord], embs: list[np.ndarray]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def labelled(records: list[VideoRecord], embs: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Pairs of (embeddings, labels), trimmed to the same length where the file and pkl disagree."""
     e_out, l_out = [], []
     for r, e in zip(records, embs):
@@ -67,20 +70,31 @@ def evaluate_model(
     *,
     fps: float | None = None,
     on_progress: Progress | None = None,
+    protocol: str | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
-    """The four protocols; several actions are evaluated one by one and averaged."""
+    """The four protocols; several actions are evaluated one by one and averaged.
+
+    ``protocol``: "pouring" (the whole dataset at once) or "penn_action" (per action, averaged);
+    None picks by the number of actions in the training split.
+    """
     total = len(train) + len(val)
 
     def step(offset: int) -> Progress | None:
         return None if on_progress is None else (lambda d, t, m: on_progress(offset + d, total, m))
 
-    train_e, train_l = _labelled(train, embed_records(model, train, fps=fps, on_progress=step(0)))
-    val_e, val_l = _labelled(val, embed_records(model, val, fps=fps, on_progress=step(len(train))))
+    train_e, train_l = labelled(
+        train, embed_records(model, train, fps=fps, on_progress=step(0), backend=backend)
+    )
+    val_e, val_l = labelled(
+        val, embed_records(model, val, fps=fps, on_progress=step(len(train)), backend=backend)
+    )
     train_groups, val_groups = group_by_action(train), group_by_action(val)
-    if len(train_groups) <= 1:
+    protocol = protocol or ("pouring" if len(train_groups) <= 1 else "penn_action")
+    if protocol != "penn_action":
         num_classes = int(max(lab.max() for lab in train_l + val_l)) + 1
-        result = evaluate_all(train_e, train_l, val_e, val_l, num_classes, protocol="pouring")
-        return {"protocol": "pouring", **_jsonable(result)}
+        result = evaluate_all(train_e, train_l, val_e, val_l, num_classes, protocol=protocol)
+        return {"protocol": protocol, **_jsonable(result)}
     index = {id(r): i for i, r in enumerate(train)}
     vindex = {id(r): i for i, r in enumerate(val)}
     actions = {}

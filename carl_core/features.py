@@ -38,7 +38,11 @@ class PooledHead(nn.Module):
         return maps.float().mean(dim=(-2, -1))
 
     def sequence(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, window: object = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        window: object = None,
+        times: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return x  # frames stay independent: no sequence model
 

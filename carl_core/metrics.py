@@ -456,6 +456,135 @@ def phase_progression(
     return out
 
 
+# --------------------------------------------------------------------------- FineGym's classifier
+
+
+@dataclass(frozen=True)
+class SGDProbe:
+    """The linear classifier ``evaluate_finegym.py`` trains (configs/scl_transformer_finegym_config.yml)."""
+
+    lr: float = 50.0  # EVAL.CLASSIFICATION_LR, cosine-annealed per epoch
+    epochs: int = 100  # EVAL.CLASSIFICATION_EPOCHS
+    videos_per_batch: int = 10  # their batch_size: the frames of 10 videos per step
+    momentum: float = 0.9
+    weight_decay: float = 1e-6
+    fractions: tuple[float, ...] = (0.1, 0.5, 1.0)  # EVAL.CLASSIFICATION_FRACTIONS; last is reported
+
+
+def _draw_seed(gen: Any) -> int:
+    """One int64 draw, as DataLoader and RandomSampler take theirs from the global generator."""
+    import torch
+
+    return int(torch.empty((), dtype=torch.int64).random_(generator=gen).item())
+
+
+def _batches(videos: list[Any], labels: list[Any], order: list[int], size: int, drop_last: bool):
+    """The frames of ``size`` videos at a time, concatenated, as their collate function and torch.cat."""
+    import torch
+
+    for s in range(0, len(order), size):
+        idx = order[s : s + size]
+        if drop_last and len(idx) < size:
+            return
+        yield torch.cat([videos[i] for i in idx]), torch.cat([labels[i] for i in idx])
+
+
+def sgd_classification(
+    train_embs: Sequence[np.ndarray],
+    train_labels: Sequence[np.ndarray],
+    val_embs: Sequence[np.ndarray],
+    val_labels: Sequence[np.ndarray],
+    num_classes: int,
+    probe: SGDProbe = SGDProbe(),
+    *,
+    seed: int = 0,
+    on_progress: ProgressFn | None = None,
+) -> dict[float, float]:
+    """Validation frame accuracy of FineGym's SGD linear classifier, per fraction of training videos.
+
+    As ``evaluate_finegym.py`` on one process: frames labelled < 0 are dropped per video; for each
+    fraction a fresh ``Linear(D, num_classes)`` is trained on the first ``max(videos_per_batch,
+    int(fraction * N))`` training videos for ``epochs`` epochs of SGD (momentum 0.9, weight decay
+    1e-6, cross-entropy, learning rate ``lr * (1 + cos(pi * e / epochs)) / 2`` in epoch e), each
+    step on the concatenated frames of ``videos_per_batch`` shuffled videos, the last incomplete
+    batch dropped; the score is the last epoch's accuracy over all validation frames.
+
+    Their randomness comes from torch's global generator (the classifier's initialisation, then
+    per epoch the DataLoader's base seed, the shuffling seed and the validation loader's base
+    seed); here it comes, in the same order, from a private generator seeded with ``seed``, so a
+    run equals theirs after ``torch.manual_seed(seed)`` draw for draw, and touches no global state.
+    """
+    import math
+
+    import torch
+
+    fractions = _check_fractions(probe.fractions)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 2:
+        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    if probe.epochs < 1 or probe.videos_per_batch < 1 or not probe.lr > 0:
+        raise ConfigError(f"the classifier needs epochs >= 1, videos_per_batch >= 1 and lr > 0, got {probe}.")
+    train_e, train_l = _drop_unlabelled(train_embs, train_labels, "training")
+    val_e, val_l = _drop_unlabelled(val_embs, val_labels, "validation")
+    for split, labels in (("training", train_l), ("validation", val_l)):
+        top = max((int(lab.max()) for lab in labels if lab.size), default=-1)
+        if top >= num_classes:
+            raise DataError(
+                f"the {split} labels go up to {top} but num_classes is {num_classes}: "
+                "give the number of classes of the label set (99 or 288 for FineGym)."
+            )
+    if not sum(len(lab) for lab in val_l):
+        raise DataError("the validation videos have no labelled frame to score the classifier on.")
+    dims = {v.shape[1] for v in train_e + val_e if v.ndim == 2}
+    if len(dims) != 1:
+        raise DataError(f"the embeddings have different dimensions {sorted(dims)}: embed all with one model.")
+    (dim,) = dims
+    xs = [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for v in train_e]
+    ys = [torch.from_numpy(lab.astype(np.int64)) for lab in train_l]
+    val_x = [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for v in val_e]
+    val_y = [torch.from_numpy(lab.astype(np.int64)) for lab in val_l]
+    batch = probe.videos_per_batch
+    gen = torch.Generator().manual_seed(int(seed))
+    total_steps, done = len(fractions) * probe.epochs, 0
+    out: dict[float, float] = {}
+    for fraction in fractions:
+        used = min(len(xs), max(batch, int(fraction * len(xs))))
+        if used < batch:
+            raise DataError(
+                f"{used} training videos, fewer than one batch of {batch}: their classifier drops the "
+                "incomplete batch and would train on nothing; use more videos or a smaller videos_per_batch."
+            )
+        linear = torch.nn.Linear(dim, num_classes)
+        with torch.no_grad():  # nn.Linear's own initialisation, drawn from our generator
+            torch.nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=gen)
+            bound = 1 / math.sqrt(dim)
+            torch.nn.init.uniform_(linear.bias, -bound, bound, generator=gen)
+        optimizer = torch.optim.SGD(
+            linear.parameters(), lr=probe.lr, momentum=probe.momentum, weight_decay=probe.weight_decay
+        )
+        loss_fn = torch.nn.CrossEntropyLoss()
+        for epoch in range(probe.epochs):
+            for group in optimizer.param_groups:
+                group["lr"] = probe.lr * (1 + math.cos(math.pi * epoch / (1.0 * probe.epochs))) / 2
+            _draw_seed(gen)  # the training DataLoader iterator's base seed
+            shuffle = torch.Generator().manual_seed(_draw_seed(gen))  # RandomSampler's
+            order = torch.randperm(used, generator=shuffle).tolist()
+            for x, y in _batches(xs, ys, order, batch, drop_last=True):
+                optimizer.zero_grad()
+                loss_fn(linear(x), y).backward()
+                optimizer.step()
+            _draw_seed(gen)  # the validation DataLoader iterator's base seed
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total_steps, f"classifier on {fraction:g} of the videos: epoch {epoch + 1}")
+        correct = total = 0
+        with torch.no_grad():  # in batches of videos as theirs: the same float32 products
+            for x, y in _batches(val_x, val_y, list(range(len(val_x))), batch, drop_last=False):
+                correct += int((torch.max(linear(x), 1)[1] == y).sum())
+                total += len(y)
+        out[fraction] = correct / total
+    return out
+
+
 # --------------------------------------------------------------------------- the reports
 
 

@@ -33,6 +33,14 @@ def normalize(x: Tensor, *, max_value: float = 1.0) -> Tensor:
     return (x - mean) / std
 
 
+def to_uint8_frames(x: Tensor) -> np.ndarray:
+    """ImageNet-normalised frames (T, 3, H, W) back to uint8 RGB pictures (T, H, W, 3)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    rgb = (x.float() * std + mean).clamp(0, 1).mul(255).round().byte()
+    return rgb.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
 def to_float_frames(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
     """uint8 (T, H, W, 3), as decoders give them, or float (T, 3, H, W) in [0, 1] -> float (T, 3, H, W)."""
     if isinstance(frames, np.ndarray) and not frames.flags.writeable:

@@ -205,12 +205,7 @@ class FrameIndex:
         replace: bool = False,
     ) -> None:
         """Index a video's frame embeddings ``(T, D)`` with their times in seconds ``(T,)``."""
-        if video_id in self._videos:
-            if not replace:
-                raise DataError(
-                    f"video {video_id!r} is already in the index; remove it first or pass replace=True."
-                )
-            self.remove(video_id)
+        self._make_room(video_id, replace)
         embs = np.asarray(embs)
         if embs.ndim != 2 or embs.shape[0] == 0 or embs.shape[1] == 0:
             raise DataError(
@@ -229,7 +224,34 @@ class FrameIndex:
             )
         if not np.isfinite(times).all():
             raise DataError(f"timestamps of {video_id!r} contain NaN or infinite values.")
-        x = _normalise(embs, f"embeddings of {video_id!r}")
+        self._append(video_id, _normalise(embs, f"embeddings of {video_id!r}"), times, path)
+
+    def merge(self, other: FrameIndex, videos: Sequence[str] | None = None, *, replace: bool = False) -> None:
+        """Add ``other``'s videos (all, or those named, in that order) with their rows as stored.
+
+        ``add`` would normalise the rows again, which can move their last bits; copying them keeps
+        an index merged from shards equal, row for row, to one that added the same videos itself.
+        """
+        if other.dim is not None and self._dim is not None and other.dim != self._dim:
+            raise DataError(
+                f"cannot merge an index of {other.dim}-d embeddings into one of {self._dim}-d embeddings; "
+                "embed all videos with the same model."
+            )
+        for video_id in other.videos if videos is None else videos:
+            x, times = other.get(video_id)
+            self._make_room(video_id, replace)
+            self._append(video_id, x, times, other.video_path(video_id))
+
+    def _make_room(self, video_id: str, replace: bool) -> None:
+        if video_id in self._videos:
+            if not replace:
+                raise DataError(
+                    f"video {video_id!r} is already in the index; remove it first or pass replace=True."
+                )
+            self.remove(video_id)
+
+    def _append(self, video_id: str, x: np.ndarray, times: np.ndarray, path: str | None) -> None:
+        """Store unit rows ``x`` (float32) of a new video after the others."""
         if self._dim is None:
             self._dim = x.shape[1]
             self._x32 = _Rows(np.empty((0, self._dim), np.float32))

@@ -98,6 +98,7 @@ class PoseSequence:
     status: uint8 (T,): MISSING, DETECTED, or INTERPOLATED (a short gap filled from its ends).
     times: float64 (T,) seconds from the first frame; indices: int64 (T,) frame numbers in the file.
     width, height: the frame size in pixels (image x and y are relative to these).
+    blank: (T,) bool, frames that are black or nearly uniform (``video.blank_frames``), where known.
     """
 
     image: np.ndarray
@@ -108,9 +109,12 @@ class PoseSequence:
     width: int
     height: int
     meta: dict[str, str] = field(default_factory=dict)  # free text: source, model, crop box
+    blank: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = len(self.status)
+        if self.blank is not None and np.shape(self.blank) != (t,):
+            raise DataError("pose blank flags must have one entry per frame")
         for name in ("image", "world"):
             a = getattr(self, name)
             if a.shape != (t, NUM_LANDMARKS, 4):
@@ -144,6 +148,7 @@ class PoseSequence:
                 indices=self.indices.astype(np.int64),
                 size=np.array([self.width, self.height], dtype=np.int64),
                 meta=np.array(sorted(f"{k}={v}" for k, v in self.meta.items()), dtype=str),
+                **({} if self.blank is None else {"blank": self.blank.astype(bool)}),
             )
         return path
 
@@ -177,6 +182,29 @@ class PoseSequence:
         )
 
 
+def interpolate_gaps(seq: PoseSequence, max_gap: float = 0.25) -> PoseSequence:
+    """Fill short runs of MISSING frames from the frames on either side, linearly in time.
+
+    A run is filled when the footage it covers (the time between its two found neighbours, less
+    one frame interval) is at most ``max_gap`` seconds; its frames become INTERPOLATED. Runs at
+    the start or end, and longer ones, stay MISSING. Returns a new sequence.
+    """
+    image, world, status = seq.image.copy(), seq.world.copy(), seq.status.copy()
+    found = np.flatnonzero(status != MISSING)
+    if len(found) >= 2 and len(seq) >= 2:
+        step = float(np.median(np.diff(seq.times)))
+        for a, b in zip(found[:-1], found[1:], strict=True):
+            if b - a < 2 or seq.times[b] - seq.times[a] - step > max_gap + 1e-6:
+                continue
+            w = ((seq.times[a + 1 : b] - seq.times[a]) / (seq.times[b] - seq.times[a]))[:, None, None]
+            for arr in (image, world):
+                arr[a + 1 : b] = (1 - w) * arr[a] + w * arr[b]
+            status[a + 1 : b] = INTERPOLATED
+    return PoseSequence(
+        image, world, status, seq.times, seq.indices, seq.width, seq.height, dict(seq.meta), seq.blank
+    )
+
+
 __all__ = [
     "CONNECTIONS",
     "DETECTED",
@@ -187,4 +215,5 @@ __all__ = [
     "NAMES",
     "NUM_LANDMARKS",
     "PoseSequence",
+    "interpolate_gaps",
 ]

@@ -53,8 +53,9 @@ def draw_capsule(canvas: np.ndarray, ax: float, ay: float, bx: float, by: float,
     y0, y1 = max(int(min(ay, by) - r - 1.0), 0), min(int(max(ay, by) + r + 2.0), h)
     if x0 >= x1 or y0 >= y1:
         return
-    px = np.arange(x0 - ax, x1 - ax, 1.0, dtype=np.float32)[None, :]
-    py = np.arange(y0 - ay, y1 - ay, 1.0, dtype=np.float32)[:, None]
+    # arange over float bounds can round up to one element more than the box holds: trimmed.
+    px = np.arange(x0 - ax, x1 - ax, 1.0, dtype=np.float32)[None, : x1 - x0]
+    py = np.arange(y0 - ay, y1 - ay, 1.0, dtype=np.float32)[: y1 - y0, None]
     dx, dy = bx - ax, by - ay
     ll = dx * dx + dy * dy
     if ll > 1e-6:

@@ -35,8 +35,10 @@ from .datasets import VideoRecord, load_dataset, read_record_frames
 from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
 from .feature_cache import FeatureCache
-from .losses import scl_loss
+from .fusion import build_model
+from .losses import scl_loss, weak_scl_loss
 from .model import CARLModel
+from .pose_data import PoseClips, PoseSource, pose_source
 from .progress import Progress, prefixed
 from .run_log import append_log, read_log, rewrite_log
 
@@ -89,25 +91,54 @@ class PixelClips(torch.utils.data.Dataset):
             consistent_offset=c.data.consistent_offset,
             window=c.data.window,
         )
-        return {"views": s.views, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
+        return {
+            "views": s.views,
+            "steps": s.steps,
+            "masks": s.masks,
+            "seq_len": r.seq_len,
+            "index": i,
+            "label": -1 if r.action is None else int(r.action),
+        }
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: torch.stack([it[k] for it in items]) for k in ("steps", "masks")}
-    if items[0].get("views") is not None:
-        out["views"] = torch.stack([it["views"] for it in items])
+    for k in ("views", "times"):
+        if items[0].get(k) is not None:
+            out[k] = torch.stack([it[k] for it in items])
+    if "label" in items[0]:
+        out["labels"] = torch.tensor([it["label"] for it in items])
     out["seq_lens"] = torch.tensor([[it["seq_len"]] * 2 for it in items])
     out["index"] = [it["index"] for it in items]
     return out
 
 
-def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int, batch: int) -> list[list[int]]:
-    """This rank's batches of video indices for one epoch (all ranks get equally many)."""
-    perm = np.random.default_rng([seed, epoch, 7]).permutation(n)
+def epoch_order(
+    n: int, seed: int, epoch: int, rank: int, world: int, batch: int, labels: list[int | None] | None = None
+) -> list[list[int]]:
+    """This rank's batches of video indices for one epoch (all ranks get equally many).
+
+    With ``labels`` (weak SCL), videos come in pairs that share a label, next to each other in
+    every batch, so each batch holds partners to align; unlabelled and odd videos fill the rest.
+    """
+    rng = np.random.default_rng([seed, epoch, 7])
+    if labels is None:
+        perm = rng.permutation(n)
+    else:
+        units: list[list[int]] = []
+        for label in sorted({lab for lab in labels if lab is not None and lab >= 0}):
+            members = rng.permutation([i for i, lab in enumerate(labels) if lab == label]).tolist()
+            units += [members[k : k + 2] for k in range(0, len(members), 2)]
+        pairs = [units[k] for k in rng.permutation(len(units)) if len(units[k]) == 2]
+        singles = [u[0] for u in units if len(u) == 1]
+        singles += [i for i, lab in enumerate(labels) if lab is None or lab < 0]
+        # pairs first, at even places, so that no batch (of an even size) splits one
+        perm = np.array([i for u in pairs for i in u] + rng.permutation(singles).tolist(), dtype=np.int64)
     per_step = batch * world
     steps = max(1, math.ceil(n / per_step))
     perm = np.resize(perm, steps * per_step)  # wrap around so every rank has full batches
-    mine = perm[rank::world]
+    # with labels, contiguous slices keep the pairs on one rank
+    mine = perm[rank::world] if labels is None else perm.reshape(steps, world, batch)[:, rank].reshape(-1)
     return [mine[s * batch : (s + 1) * batch].tolist() for s in range(steps)]
 
 
@@ -230,17 +261,32 @@ class Trainer:
                 train={"epochs": config.train.epochs}
             )
         self.config = config
-        self.records = _training_records(data, config)
+        self.poses: PoseSource | None = None
+        self.records: list[VideoRecord] = []
+        if config.model.backbone == "pose":
+            self.poses = pose_source(data, config, on_progress=self._prefixed("poses"))
+        else:
+            self.records = _training_records(data, config)
         self.model, self.optimizer = self._build_model()
         self.ddp_model = _distributed(self.model, self.device, self.world)
-        self.steps_per_epoch = len(
-            epoch_order(len(self.records), 0, 0, 0, self.world, config.train.batch_size)
-        )
+        if config.loss.weak and not any(lab is not None and lab >= 0 for lab in self._labels() or []):
+            raise DataError(
+                "weak supervision needs video-level labels: a labels.csv (video,label), videos in one "
+                "subfolder per label, or a dataset whose videos carry an action label"
+            )
+        self.steps_per_epoch = len(epoch_order(self.num_videos, 0, 0, 0, self.world, config.train.batch_size))
         self.use_amp = config.train.amp and self.device.type == "cuda"
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.poses) if self.poses is not None else len(self.records)
+
+    def _prefixed(self, what: str) -> Progress | None:
+        return prefixed(self.on_progress, what) if self.rank == 0 else None
 
     def _build_model(self) -> tuple[CARLModel, torch.optim.Optimizer]:
         torch.manual_seed(self.config.train.seed)
-        model = CARLModel(self.config.model).to(self.device)
+        model = build_model(self.config.model).to(self.device)
         if self.state is not None:
             model.load_state_dict(self.state["model"])
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -256,7 +302,8 @@ class Trainer:
         c, per_epoch = self.config, self.steps_per_epoch
         total = c.train.epochs * per_epoch
         step, history = self._begin()
-        cache = self._feature_cache() if c.train.cached_features and step < total else None
+        cached = c.train.cached_features and self.poses is None and step < total
+        cache = self._feature_cache() if cached else None
         skipped = sum(1 for h in history if h.get("skipped"))
         self._enter("training")
         t0, stopped = time.time(), False
@@ -305,16 +352,19 @@ class Trainer:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             embs = self._embed(batch, step, cache)
-        loss = scl_loss(
-            embs.float(),
-            batch["seq_lens"].to(self.device),
-            batch["steps"].to(self.device),
-            batch["masks"].to(self.device),
-            temperature=self.config.loss.temperature,
-            label_variance=self.config.loss.label_variance,
-        )
-        self.optimizer.zero_grad(set_to_none=True)
+        lc = self.config.loss
+        args = (embs.float(), batch["seq_lens"].to(self.device), batch["steps"].to(self.device))
+        masks = batch["masks"].to(self.device)
+        loss = scl_loss(*args, masks, temperature=lc.temperature, label_variance=lc.label_variance)
         entry: dict[str, Any] = {}
+        if self._weak_now(step):
+            # videos that share a label, aligned by DTW on the current embeddings (losses.weak_pairs)
+            cross = weak_scl_loss(
+                *args, masks, batch["labels"], temperature=lc.temperature, label_variance=lc.label_variance
+            )
+            entry["weak_loss"] = float(cross.detach())
+            loss = loss + lc.weak_weight * cross
+        self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             entry.update(skipped=True, reason="non-finite loss")
         else:
@@ -330,6 +380,15 @@ class Trainer:
         return entry
 
     # -- the loop's parts ------------------------------------------------------------------------
+    def _labels(self) -> list[int | None] | None:
+        """Video-level labels for weak SCL's batches (None: self-supervised only)."""
+        if not self.config.loss.weak:
+            return None
+        return list(self.poses.actions) if self.poses is not None else [r.action for r in self.records]
+
+    def _weak_now(self, step: int) -> bool:
+        return self.config.loss.weak and step >= self.config.loss.weak_after_epochs * self.steps_per_epoch
+
     def _begin(self) -> tuple[int, list[dict[str, Any]]]:
         """The step to start from and the log so far; writes the run's config and log."""
         step = int(self.state["step"]) if self.state else 0
@@ -354,8 +413,12 @@ class Trainer:
     def _batches(self, epoch: int, within: int, cache: FeatureCache | None) -> Iterator[dict[str, Any]]:
         """This process's batches of ``epoch`` from its ``within``-th on."""
         c = self.config
-        order = epoch_order(len(self.records), c.train.seed, epoch, self.rank, self.world, c.train.batch_size)
-        if cache is not None:  # the views' frames come from the cached features: only steps are drawn
+        order = epoch_order(
+            self.num_videos, c.train.seed, epoch, self.rank, self.world, c.train.batch_size, self._labels()
+        )
+        if self.poses is not None:
+            yield from self._loader(PoseClips(self.poses, c), epoch, order[within:])
+        elif cache is not None:  # the views' frames come from the cached features: only steps are drawn
             for idx in order[within:]:
                 yield _collate([self._steps_only(epoch, i) for i in idx])
         else:
@@ -370,7 +433,8 @@ class Trainer:
             feats = feats.to(self.device, torch.float32).flatten(0, 1)
             return self.ddp_model(feats, mask, project=True, frozen_input=True).view(b, 2, t, -1)
         views = batch["views"].to(self.device).flatten(0, 1)
-        return self.ddp_model(views, mask, project=True).view(b, 2, t, -1)
+        times = batch["times"].to(self.device).flatten(0, 1) if "times" in batch else None
+        return self.ddp_model(views, mask, project=True, times=times).view(b, 2, t, -1)
 
     def _report(self, entry: dict[str, Any], step: int, total: int, elapsed: float) -> None:
         if self.rank != 0:
@@ -392,9 +456,19 @@ class Trainer:
             consistent_offset=c.data.consistent_offset,
             window=c.data.window,
         )
-        return {"views": None, "steps": s.steps, "masks": s.masks, "seq_len": r.seq_len, "index": i}
+        label = -1 if r.action is None else int(r.action)
+        return {
+            "views": None,
+            "steps": s.steps,
+            "masks": s.masks,
+            "seq_len": r.seq_len,
+            "index": i,
+            "label": label,
+        }
 
-    def _loader(self, ds: PixelClips, epoch: int, batches: list[list[int]]) -> Iterator[dict[str, Any]]:
+    def _loader(
+        self, ds: PixelClips | PoseClips, epoch: int, batches: list[list[int]]
+    ) -> Iterator[dict[str, Any]]:
         keyed = [[(epoch, i) for i in b] for b in batches]
         workers = self.config.train.num_workers
         return iter(

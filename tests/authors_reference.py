@@ -194,3 +194,93 @@ def authors_cfg(train_len=8, layers=3, hidden=256, heads=8, d_ff=1024, fc=(256, 
         },
         "SCL": {"SOFTMAX_TEMPERATURE": 0.1, "LABEL_VARIENCE": 10.0},
     }
+
+
+# --- evaluate_finegym.py: the SGD linear classifier, as their evaluate_once runs it on one process
+# (NUM_GPUS = 1: no DistributedSampler, no DDP wrapper; .cuda() dropped; all_gather of one value is
+# that value). Their pickled per-video files become in-memory (embs, labels) tensors.
+
+
+class FinegymEval(torch.utils.data.Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        embs, labels = self.items[index]
+        valid = labels >= 0
+        return embs[valid].float(), labels[valid].long()
+
+
+def colleta_fn(batch):
+    xs, ys = [], []
+    for x, y in batch:
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+class LogisticRegression(torch.nn.Module):
+    def __init__(self, input_dim, output_dim):
+        super().__init__()
+        self.linear = torch.nn.Linear(input_dim, output_dim)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def finegym_classification(
+    train_items, val_items, class_num, fractions, learning_rate, total_e, emb_size=128
+):
+    """{fraction: the last epoch's validation accuracy}, their loop line for line."""
+    accs = {}
+    for fraction in fractions:
+        batch_size = 10
+        num_train = max(1 * batch_size, int(fraction * len(train_items)))
+        train_embs = FinegymEval(train_items[:num_train])
+        train_embs_loader = torch.utils.data.DataLoader(
+            train_embs,
+            batch_size=batch_size,
+            shuffle=True,
+            collate_fn=colleta_fn,
+            num_workers=0,
+            drop_last=True,
+        )
+        val_embs = FinegymEval(val_items)
+        val_embs_loader = torch.utils.data.DataLoader(
+            val_embs,
+            batch_size=batch_size,
+            shuffle=False,
+            collate_fn=colleta_fn,
+            num_workers=0,
+            drop_last=False,
+        )
+        model = LogisticRegression(emb_size, class_num)
+        criterion = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=0.9, weight_decay=1e-6)
+        val_accs = []
+        for e in range(total_e):
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = learning_rate * (1 + math.cos(math.pi * e / (1.0 * total_e))) / 2
+            for embs, labels in train_embs_loader:
+                embs = torch.cat(embs, dim=0)
+                labels = torch.cat(labels, dim=0)
+                optimizer.zero_grad()
+                outputs = model(embs)
+                loss = criterion(outputs, labels)
+                loss.backward()
+                optimizer.step()
+            correct = 0.0
+            total = 0.0
+            for embs, labels in val_embs_loader:
+                embs = torch.cat(embs, dim=0)
+                labels = torch.cat(labels, dim=0)
+                outputs = model(embs)
+                _, predicted = torch.max(outputs, 1)
+                total += labels.size(0)
+                correct += (predicted == labels).sum()
+            val_accs.append(correct / total)
+        accs[fraction] = float(val_accs[-1])
+    return accs

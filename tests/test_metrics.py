@@ -507,3 +507,59 @@ def test_per_action_error_names_the_action():
     bad = ActionSplits(*phase_videos(rng, 4, 3), [np.zeros((3, 8))], [[0, 0, 0]], num_classes=3)
     with pytest.raises(DataError, match="'golf_swing'"):
         evaluate_per_action({"pushup": good, "golf_swing": bad})
+
+
+# --------------------------------------------------------------------------- FineGym's SGD classifier
+
+
+def _finegym_like(seed: int, n_videos: int, num_classes: int = 99, dim: int = 128):
+    """Event videos whose frames are noisy class centroids, with unlabelled (-1) stretches."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(num_classes, dim)).astype(np.float32)
+    classes = rng.choice(num_classes, size=6, replace=False)
+    embs, labels = [], []
+    for _ in range(n_videos):
+        n = int(rng.integers(20, 60))
+        lab = np.full(n, -1, np.int64)
+        for start in range(0, n, 12):
+            lab[start + 3 : start + 12] = rng.choice(classes)
+        e = centres[np.maximum(lab, 0)] + rng.normal(scale=1.5, size=(n, dim)).astype(np.float32)
+        embs.append(e / np.linalg.norm(e, axis=1, keepdims=True))
+        labels.append(lab.astype(np.float32))  # their frame_label: a float tensor with -1
+    return embs, labels
+
+
+def test_sgd_classifier_equals_evaluate_finegym():
+    import torch
+
+    from carl_core.metrics import SGDProbe, sgd_classification
+    from tests.authors_reference import finegym_classification
+
+    embs, labels = _finegym_like(0, 33)
+    train_e, train_l, val_e, val_l = embs[:25], labels[:25], embs[25:], labels[25:]
+    probe = SGDProbe(epochs=6)
+    ours = sgd_classification(train_e, train_l, val_e, val_l, 99, probe, seed=3)
+    state = torch.get_rng_state()
+    torch.manual_seed(3)
+    as_tensors = lambda es, ls: [(torch.from_numpy(e), torch.from_numpy(lab)) for e, lab in zip(es, ls)]  # noqa: E731
+    theirs = finegym_classification(
+        as_tensors(train_e, train_l), as_tensors(val_e, val_l), 99, probe.fractions, probe.lr, probe.epochs
+    )
+    torch.set_rng_state(state)
+    assert set(ours) == set(theirs) == {0.1, 0.5, 1.0}
+    for fraction in ours:
+        assert ours[fraction] == pytest.approx(theirs[fraction], abs=1e-6), fraction
+    assert 0.3 < ours[1.0] <= 1.0  # it learns: 6 classes, chance is 1/6
+    assert ours != sgd_classification(train_e, train_l, val_e, val_l, 99, probe, seed=4)
+
+
+def test_sgd_classifier_refuses_what_their_loop_cannot_train():
+    from carl_core.metrics import SGDProbe, sgd_classification
+
+    train_e, train_l = _finegym_like(0, 6)
+    with pytest.raises(DataError, match="fewer than one batch"):
+        sgd_classification(train_e, train_l, train_e, train_l, 99)
+    ok = sgd_classification(train_e, train_l, train_e, train_l, 99, SGDProbe(epochs=2, videos_per_batch=3))
+    assert set(ok) == {0.1, 0.5, 1.0}
+    with pytest.raises(DataError, match="num_classes is 5"):
+        sgd_classification(train_e, train_l, train_e, train_l, 5, SGDProbe(epochs=1, videos_per_batch=3))

@@ -298,3 +298,34 @@ def test_search_memory_is_bounded_by_the_chunk_budget(storage):
         tracemalloc.stop()
     full_scores = 64 * 50_000 * 4  # what scoring all frames at once would hold: 12.8 MB
     assert peak < 3 << 20 < full_scores
+
+
+@pytest.mark.parametrize("storage", ["float32", "int16"])
+def test_merged_shards_equal_one_index(storage):
+    rng = np.random.default_rng(7)
+    videos = {f"v{i}.mp4": (rng.normal(size=(20 + i, 16)) * 3, np.arange(20 + i) / 10) for i in range(5)}
+    whole = FrameIndex(storage=storage)
+    for vid, (e, t) in videos.items():
+        whole.add(vid, e, t, path=f"/data/{vid}")
+    shards = [FrameIndex(storage=storage) for _ in range(2)]
+    for i, (vid, (e, t)) in enumerate(videos.items()):
+        shards[i % 2].add(vid, e, t, path=f"/data/{vid}")
+    merged = FrameIndex(storage=storage)
+    for i, vid in enumerate(videos):
+        merged.merge(shards[i % 2], [vid])
+    assert merged.videos == whole.videos
+    for vid in videos:
+        assert merged.video_path(vid) == whole.video_path(vid)
+        for a, b in zip(merged.get(vid), whole.get(vid)):
+            assert np.array_equal(a, b)
+    q = rng.normal(size=(6, 16))
+    for a, b in zip(merged.search(q, k=9), whole.search(q, k=9)):
+        assert np.array_equal(a, b)
+    with pytest.raises(DataError, match="already in the index"):
+        merged.merge(shards[0])
+    merged.merge(shards[1], replace=True)  # v1, v3 move to the end, as add(replace=True) moves them
+    assert merged.videos == ["v0.mp4", "v2.mp4", "v4.mp4", "v1.mp4", "v3.mp4"]
+    other = FrameIndex()
+    other.add("x.mp4", rng.normal(size=(3, 8)), np.arange(3.0))
+    with pytest.raises(DataError, match="8-d"):
+        merged.merge(other)

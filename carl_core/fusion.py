@@ -1,0 +1,99 @@
+"""The ``human`` model: the body-pose stream where a person is found, the picture where not.
+
+A pose model (``pose_features``) aligns two different people doing the same action far better
+than pixels: pose carries the action, pixels carry clothes, background and camera. But it sees
+nothing where no person is found: a title card, a cut-away, a pan over a kitchen. There the
+picture is all there is. ``FusedModel`` puts both in one embedding,
+
+    e = normalise([ sqrt(w) * pose embedding  (zero where no person),
+                    sqrt(1 - w) * visual embedding ])
+
+so the cosine of two frames with a person is ``w * cos(pose) + (1 - w) * cos(visual)``, of two
+frames without one ``cos(visual)``, and of a frame with and one without at most ``sqrt(1-w)``:
+a person never matches an empty frame well. The visual stream is frozen ImageNet
+EfficientNet-Lite0 features (``features.ImageNetFeatures``), what aligns footage without people
+best here; the pose stream is a CARL pose model trained on synthetic human motion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .features import ImageNetFeatures
+from .model import AttentionWindow, CARLModel
+
+
+def build_model(cfg: ModelConfig, *, weights: str | None = None) -> CARLModel:
+    """The model a config describes: a ``FusedModel`` where it names a visual stream beside the
+    pose, else a ``CARLModel``. ``weights`` overrides the backbone weights (``"random"`` when a
+    checkpoint will fill them)."""
+    if weights is not None:
+        cfg = dataclasses.replace(cfg, backbone_weights=weights)
+    if cfg.visual_stream:
+        return FusedModel(cfg)
+    return CARLModel(cfg)
+
+
+class FusedModel(CARLModel):
+    """A pose model and a frozen visual model, fused per frame (see the module docstring).
+
+    Trains as its pose model does (the visual stream has no trainable weights); embeds through
+    ``embed.Embedder``, which runs both streams on the same frames and calls ``fuse``.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        nn.Module.__init__(self)  # CARLModel.__init__ would build one stream
+        self.cfg = cfg
+        self.pose = CARLModel(dataclasses.replace(cfg, visual_stream=None))
+        self.visual = ImageNetFeatures(
+            cfg.visual_stream, weights=cfg.backbone_weights, image_size=cfg.image_size
+        )
+        # what training touches is the pose model's
+        self.backbone, self.head, self.projection = self.pose.backbone, self.pose.head, self.pose.projection
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return ("pose", "pixels")
+
+    def train(self, mode: bool = True) -> FusedModel:
+        nn.Module.train(self, mode)
+        self.pose.train(mode)
+        self.visual.eval()  # frozen, BatchNorm statistics included
+        return self
+
+    def forward(self, *args, **kwargs) -> torch.Tensor:  # type: ignore[override]
+        return self.pose(*args, **kwargs)
+
+    def fuse(self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray) -> np.ndarray:
+        """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv)."""
+        w = float(self.cfg.pose_weight)
+        out = np.concatenate(
+            [math.sqrt(w) * pose * present[:, None], math.sqrt(1 - w) * visual], axis=1
+        ).astype(np.float32)
+        # a frame with nobody keeps only its visual half: back to unit length
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    @torch.no_grad()
+    def embed_frames(
+        self,
+        frames: torch.Tensor,
+        window: AttentionWindow | None = None,
+        times: np.ndarray | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(T, 3, H, W) ImageNet-normalised frames -> (T, D): the body's pose found in the frames
+        themselves (tracked, as in a video), fused with their visual features."""
+        from .pose import pose_of_frames
+
+        visual = self.visual.embed_frames(frames).cpu().numpy()
+        seq = pose_of_frames(frames, times)
+        pose = self.pose.embed_pose(seq).cpu().numpy()
+        return torch.from_numpy(self.fuse(pose, seq.present, visual))
+
+
+__all__ = ["FusedModel", "build_model"]
