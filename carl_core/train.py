@@ -264,6 +264,8 @@ class Trainer:
         self.poses: PoseSource | None = None
         self.records: list[VideoRecord] = []
         if config.model.backbone == "pose":
+            if isinstance(data, list):
+                raise ConfigError("a pose model trains on a folder or a dataset path, not a list of records")
             self.poses = pose_source(data, config, on_progress=self._prefixed("poses"))
         else:
             self.records = _training_records(data, config)
