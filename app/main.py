@@ -39,7 +39,7 @@ def sidebar() -> tuple[dict, models.ModelChoice | None, str]:
             "that is deleted when you leave."
         )
         st.subheader("Model")
-        choice = models.picker(tab_train.manager().checkpoints())
+        choice = models.picker(tab_train.trained_checkpoints())
         st.subheader("Settings")
         fps_choice = st.selectbox(
             "Frames to embed",

@@ -3,11 +3,17 @@
 //
 // Everything is indexed by embedding samples: leader time -> the leader's sample i (the last
 // sample at or before that time) -> the follower's matched sample j (mapping[i]) -> the
-// follower's media time of j. The follower is never played, only placed: on every frame the
-// leader presents (requestVideoFrameCallback), and on every seek, step or scrub. That keeps the
-// two frame-exact however the mapping warps time (holds, jumps), which a rate-adjusted second
-// playback cannot do. Python hears the position when playback rests (debounced), and media
-// errors, so it can serve a proxy file.
+// follower's media time of j. sync() runs on every frame the leader presents
+// (requestVideoFrameCallback) and on every seek, step or scrub:
+// - at rest (paused, stepped, scrubbed), the follower is placed: an exact seek to the matched
+//   frame, so a still shows matched frames;
+// - while the leader plays, the follower plays too, at the mapping's local slope times the
+//   leader's rate, steered against its drift from where the mapping says it should be: its
+//   rate nudged, a seek ahead (by what a seek takes) when far behind or far off, a pause on
+//   the matched frame where the mapping holds (slope near 0). Seeking on every frame cannot
+//   keep up with large files, which decode from a keyframe on each seek.
+// Python hears the position when playback rests (debounced), and media errors, so it can serve
+// a proxy file.
 
 const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const HTML = `

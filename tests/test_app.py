@@ -426,6 +426,51 @@ def test_training_on_too_few_videos_says_so(studio_env, tmp_path) -> None:
     assert any("at least 2 videos" in e.value for e in at.error), [e.value for e in at.error]
 
 
+def test_the_sidebar_reads_the_runs_only_when_they_change(studio_env, tmp_path, monkeypatch) -> None:
+    # Every rerun draws the sidebar (each position report of the player is one): the model
+    # picker's list of trained runs must not read every run's files, let alone its whole log.
+    import shutil
+
+    from carl_core import jobs
+
+    monkeypatch.setenv("CARL_STUDIO_HOME", str(tmp_path / "home"))
+    for k in range(3):
+        run = tmp_path / "home" / "runs" / f"old-{k}"
+        run.mkdir(parents=True)
+        (run / "job.json").write_text(json.dumps({"request": {"preset": "small"}, "device": "cpu"}))
+        (run / "status.json").write_text(json.dumps({"state": "done", "message": "trained 40 steps"}))
+        (run / "log.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in range(5000))
+        )
+        shutil.copy(studio_env["model"], run / "last.pt")
+    calls = {"status": 0, "log": 0}
+    status, read_losses = jobs.JobManager.status, jobs.read_losses
+
+    def counted_status(self, *a, **k):
+        calls["status"] += 1
+        return status(self, *a, **k)
+
+    def counted_log(*a, **k):
+        calls["log"] += 1
+        return read_losses(*a, **k)
+
+    monkeypatch.setattr(jobs.JobManager, "status", counted_status)
+    monkeypatch.setattr(jobs, "read_losses", counted_log)
+    at = run_app()
+    no_failures(at)
+    trained = [o for o in at.selectbox(key="model_choice").options if o.startswith("Trained here")]
+    assert sorted(trained) == [f"Trained here: old-{k} (trained)" for k in range(3)]
+    assert calls["log"] == 0  # listing runs never reads a log
+    before = calls["status"]
+    at.run()  # a rerun, as a position report from the player causes
+    no_failures(at)
+    assert calls == {"status": before, "log": 0}
+    (tmp_path / "home" / "runs" / "old-1" / "status.json").write_text(json.dumps({"state": "stopped"}))
+    at.run()  # a run's files changed: read again
+    assert calls["status"] > before
+    assert len([o for o in at.selectbox(key="model_choice").options if o.startswith("Trained here")]) == 3
+
+
 @pytest.mark.slow
 def test_train_a_run_then_its_checkpoint_is_in_the_model_picker(studio_env, tiny_dataset) -> None:
     from carl_core.jobs import JobManager
