@@ -200,13 +200,11 @@ def _downloads(ea: Embedded, eb: Embedded, result: PairAlignment, model_label: s
         if st.button("Make the side-by-side video (mp4)", icon=":material/movie:"):
             bar = st.progress(0.0, text="writing the aligned video…")
             with guard("writing the side-by-side video"):
-                out = compute.export_side_by_side(
-                    ea,
-                    eb,
-                    result,
-                    lambda d, t, msg: bar.progress(min(1.0, d / max(t, 1)), text=msg),
-                    timeline=lead.lower(),
-                )
+
+                def progress(done: int, total: int, message: str) -> None:
+                    bar.progress(min(1.0, done / max(total, 1)), text=message)
+
+                out = compute.export_side_by_side(ea, eb, result, progress, timeline=lead.lower())
                 done = st.session_state["export"] = {"path": str(out), "key": key}
             bar.empty()
         if done and done.get("key") == key and Path(done["path"]).is_file():
