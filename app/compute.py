@@ -25,8 +25,9 @@ from app.session import Video, workspace
 from carl_core.progress import Progress
 
 if TYPE_CHECKING:
-    from carl_core.align import Alignment, FrameMapping, Method
+    from carl_core.align import Method
     from carl_core.embed import EmbedResult
+    from carl_core.pairing import PairAlignment
 
 FPS_CHOICES: dict[str, float | str | None] = {
     "Auto": "auto",
@@ -103,34 +104,55 @@ def embed(model_key: str, embedder: Any, video: Video, fps: float | None, on_pro
 # --------------------------------------------------------------------------- alignment
 
 
-@dataclass(frozen=True)
-class Aligned:
-    """Two videos aligned: the warping path and the frame mappings (with confidences) it gives."""
+@st.cache_resource(show_spinner=False)
+def _content_embedder():
+    """ImageNet Lite0 features, the context-free view the match confidence checks matches against."""
+    from carl_core.embed import Embedder
+    from carl_core.features import imagenet_features
 
-    alignment: Alignment  # path_a, path_b, cost, mean_cost, method, ...
-    mapping: FrameMapping  # a_to_b, b_to_a, similarity_a/b, covered_a/b
+    return Embedder(imagenet_features("efficientnet_lite0"))
+
+
+def content(e: Embedded) -> np.ndarray:
+    """Context-free features of the embedded frames (``carl_core.pairing.content_features``),
+    memoised for the session; the embeddings themselves where the model is those features."""
+    from carl_core.pairing import content_features
+
+    if e.key.startswith("features:efficientnet_lite0|"):
+        return e.embs
+    key = f"{e.video.key}|{e.fps}"
+    memo = st.session_state.setdefault("content", {})
+    if key not in memo:
+        if len(memo) > 8:
+            memo.pop(next(iter(memo)))
+        memo[key] = content_features(_content_embedder(), e.video.path, e.times)
+    return memo[key]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def align(
-    key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray, method: Method, open_begin: bool, open_end: bool
-) -> Aligned:
-    """DTW of two embedding sequences and its frame mappings."""
-    from carl_core.align import dtw, poor_match_cost
+    key_a: str,
+    key_b: str,
+    _a: Embedded,
+    _b: Embedded,
+    method: Method,
+    open_begin: bool,
+    open_end: bool,
+    _content: tuple[np.ndarray, np.ndarray] | None = None,
+) -> PairAlignment:
+    """``carl_core.pairing.align_pair``, the CLI's ``align``: DTW, the frame mappings, the
+    calibrated confidence of every match and warnings. ``_content``: context-free features of
+    both videos' frames (``content``); it follows from the keys, so it is not hashed."""
+    from carl_core.pairing import align_pair
 
-    skip = poor_match_cost(_ea, _eb) if (open_begin or open_end) else 0.0
-    al = dtw(
-        _ea,
-        _eb,
-        method=method,
-        open_begin="both" if open_begin else False,
-        open_end="both" if open_end else False,
-        skip_cost=skip,
-    )
-    return Aligned(al, al.mapping(_ea, _eb))
+    return align_pair(
+        _a.embs, _b.embs, method=method, open_begin=open_begin, open_end=open_end, content=_content,
+        blank_a=_a.blank, blank_b=_b.blank, names=(_a.video.name, _b.video.name),
+        durations=(_a.video.duration, _b.video.duration),
+    )  # fmt: skip
 
 
-def alignment_json(result: Aligned, ea: Embedded, eb: Embedded, model_label: str) -> str:
+def alignment_json(result: PairAlignment, ea: Embedded, eb: Embedded, model_label: str) -> str:
     """The CLI's alignment JSON (``alignment`` + ``mapping`` with times) and what made it."""
     from carl_core.align import alignment_document
 
@@ -139,6 +161,8 @@ def alignment_json(result: Aligned, ea: Embedded, eb: Embedded, model_label: str
         result.mapping,
         ea.times,
         eb.times,
+        confidence=result.confidence,
+        warnings=list(result.warnings),
         videos={
             "a": {"name": ea.video.name, "fps_sampled": ea.fps, "frames": ea.indices.tolist()},
             "b": {"name": eb.video.name, "fps_sampled": eb.fps, "frames": eb.indices.tolist()},
@@ -158,25 +182,31 @@ def similarity_preview(key_a: str, key_b: str, _ea: np.ndarray, _eb: np.ndarray,
 
 
 def export_side_by_side(
-    ea: Embedded, eb: Embedded, result: Aligned, on_progress: Progress, height: int = 360
+    ea: Embedded,
+    eb: Embedded,
+    result: PairAlignment,
+    on_progress: Progress,
+    timeline: str = "a",
+    height: int = 360,
 ) -> Path:
-    """The aligned side-by-side mp4, written into the session's private folder."""
-    from carl_core.export import write_side_by_side
+    """The aligned side-by-side mp4 (the CLI's ``align --export``), in the session's private folder."""
+    from carl_core.export import export_alignment
 
     out = workspace().dir / "exports" / f"aligned_{Path(ea.video.name).stem}_{Path(eb.video.name).stem}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_side_by_side(
+    return export_alignment(
         out,
         ea.video.path,
         eb.video.path,
-        result.mapping.a_to_b,
+        result.alignment,
+        result.mapping,
         ea.times,
         eb.times,
+        timeline=timeline,
+        confidence=result.confidence,
         height=height,
-        similarity=result.mapping.similarity_a,
         on_progress=on_progress,
     )
-    return out
 
 
 # --------------------------------------------------------------------------- map

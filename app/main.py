@@ -39,7 +39,7 @@ def sidebar() -> tuple[dict, models.ModelChoice | None, str]:
             "that is deleted when you leave."
         )
         st.subheader("Model")
-        choice = models.picker(tab_train.manager().checkpoints())
+        choice = models.picker(tab_train.trained_checkpoints())
         st.subheader("Settings")
         fps_choice = st.selectbox(
             "Frames to embed",
@@ -97,8 +97,9 @@ def main() -> None:
     if len(embedded) == 2:
         ea, eb = embedded["a"], embedded["b"]
         method, open_begin, open_end = tab_align.options()
-        with guard("aligning the videos"), st.spinner("aligning…"):
-            result = compute.align(ea.key, eb.key, ea.embs, eb.embs, method, open_begin, open_end)
+        with guard("aligning the videos"), st.spinner("aligning and checking the matches…"):
+            content = (compute.content(ea), compute.content(eb))
+            result = compute.align(ea.key, eb.key, ea, eb, method, open_begin, open_end, content)
         if result is not None:
             with guard("preparing the player"):
                 forced = st.session_state.setdefault("force_proxy", {})

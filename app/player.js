@@ -3,11 +3,17 @@
 //
 // Everything is indexed by embedding samples: leader time -> the leader's sample i (the last
 // sample at or before that time) -> the follower's matched sample j (mapping[i]) -> the
-// follower's media time of j. The follower is never played, only placed: on every frame the
-// leader presents (requestVideoFrameCallback), and on every seek, step or scrub. That keeps the
-// two frame-exact however the mapping warps time (holds, jumps), which a rate-adjusted second
-// playback cannot do. Python hears the position when playback rests (debounced), and media
-// errors, so it can serve a proxy file.
+// follower's media time of j. sync() runs on every frame the leader presents
+// (requestVideoFrameCallback) and on every seek, step or scrub:
+// - at rest (paused, stepped, scrubbed), the follower is placed: an exact seek to the matched
+//   frame, so a still shows matched frames;
+// - while the leader plays, the follower plays too, at the mapping's local slope times the
+//   leader's rate, steered against its drift from where the mapping says it should be: its
+//   rate nudged, a seek ahead (by what a seek takes) when far behind or far off, a pause on
+//   the matched frame where the mapping holds (slope near 0). Seeking on every frame cannot
+//   keep up with large files, which decode from a keyframe on each seek.
+// Python hears the position when playback rests (debounced), and media errors, so it can serve
+// a proxy file.
 
 const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const HTML = `
@@ -17,7 +23,7 @@ const HTML = `
     <figure class="cp-fig"><div class="cp-tag cp-tag-b">B</div><video class="cp-b" muted playsinline preload="auto"></video>
       <figcaption class="cp-cap-b"></figcaption></figure>
   </div>
-  <canvas class="cp-strip" height="34" title="Match confidence along the leader's timeline; click to jump"></canvas>
+  <canvas class="cp-strip" height="34" title="Match confidence (estimated probability that the match is right) along the leader's timeline; grey: no match, dark: blank frames; click to jump"></canvas>
   <input class="cp-scrub" type="range" min="0" max="0" step="1" value="0" aria-label="Position">
   <div class="cp-bar">
     <button class="cp-back" title="Previous frame (Left arrow)">◀ Frame</button>
@@ -46,10 +52,19 @@ function fmt(t) {
 }
 
 function confColour(c) {
-  // red (poor) -> amber -> green (good), on cosine similarity clipped to [0, 1]
+  // red (likely wrong) -> amber (a coin toss) -> green (likely right): the calibrated
+  // probability that the match is right (carl_core.confidence), not a similarity
   const x = Math.max(0, Math.min(1, c));
   const hue = 120 * x;
   return `hsl(${hue}, 70%, 42%)`;
+}
+
+function confText(S, i) {
+  const k = S.leader;
+  if (S.data[`blank_${k}`][i]) return ["blank frame: nothing to match", "#777"];
+  if (!S.data[`covered_${k}`][i]) return ["no match (left out by the open ends)", "#777"];
+  const c = conf(S)[i];
+  return [`match confidence ${Math.round(100 * c)}%`, confColour(c)];
 }
 
 function setup(root, component) {
@@ -130,7 +145,7 @@ function setup(root, component) {
 function leaderTimes(S) { return S.data[S.leader].times; }
 function followerKey(S) { return S.leader === "a" ? "b" : "a"; }
 function mapping(S) { return S.leader === "a" ? S.data.a_to_b : S.data.b_to_a; }
-function conf(S) { return S.leader === "a" ? S.data.sim_a : S.data.sim_b; }
+function conf(S) { return S.leader === "a" ? S.data.conf_a : S.data.conf_b; }
 
 // A hair into the frame, so the browser shows that frame and not the one before it.
 function inside(S, key, j) {
@@ -259,10 +274,10 @@ function show(S) {
     root.querySelector(`.cp-cap-${k}`).textContent =
       `${k.toUpperCase()} · ${d[k].name} — frame ${frame} / ${d[k].num_frames - 1} · ${fmt(d[k].times[idx])}${lead}`;
   }
-  const c = conf(S)[S.pos[S.leader]];
+  const [text, colour] = confText(S, S.pos[S.leader]);
   const el = root.querySelector(".cp-conf");
-  el.textContent = `match confidence ${c.toFixed(2)}`;
-  el.style.color = confColour(c);
+  el.textContent = text;
+  el.style.color = colour;
   const scrub = root.querySelector(".cp-scrub");
   scrub.max = String(leaderTimes(S).length - 1);
   scrub.value = String(S.pos[S.leader]);
@@ -306,10 +321,15 @@ function drawStrip(S) {
   const h = cv.height;
   const g = cv.getContext("2d");
   g.clearRect(0, 0, w, h);
-  const c = conf(S), cov = S.leader === "a" ? S.data.covered_a : S.data.covered_b, n = c.length;
+  const c = conf(S), cov = S.data[`covered_${S.leader}`], blank = S.data[`blank_${S.leader}`], n = c.length;
   for (let x = 0; x < w; x++) {
     const i = Math.min(n - 1, Math.floor((x / w) * n));
     const v = Math.max(0, Math.min(1, c[i]));
+    if (blank[i]) {
+      g.fillStyle = "#333"; // blank frames: a dark band the full height
+      g.fillRect(x, 0, 1, h);
+      continue;
+    }
     g.fillStyle = cov[i] ? confColour(v) : "#bbb";
     const bar = Math.max(2, Math.round(v * (h - 4)));
     g.fillRect(x, h - bar, 1, bar);

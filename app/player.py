@@ -1,10 +1,10 @@
 """The synchronised player: two videos side by side, B following A through the DTW mapping.
 
 A Streamlit ``components.v2`` component (HTML, CSS and ``player.js``; no build step). Python
-hands it the two media URLs, each sample's media time and frame number, both mappings and
-their confidences, and optionally a seek request; it hands back where playback rests
-(``position``: the leader and both sample indices) and ``media_error`` when the browser cannot
-play a file, so the app can serve a proxy instead.
+hands it the two media URLs, each sample's media time and frame number, both mappings, their
+calibrated confidences and blank-frame flags, and optionally a seek request; it hands back
+where playback rests (``position``: the leader and both sample indices) and ``media_error``
+when the browser cannot play a file, so the app can serve a proxy instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.compute import Aligned, Embedded
+from app.compute import Embedded
+from carl_core.pairing import PairAlignment
 
 _HERE = Path(__file__).resolve().parent
 
@@ -68,17 +69,19 @@ def player(
     eb: Embedded,
     media_a: tuple[str, np.ndarray],
     media_b: tuple[str, np.ndarray],
-    result: Aligned,
+    result: PairAlignment,
 ) -> Any:
     """Mount the player; returns the component's result (``.position``, ``.media_error``)."""
-    mp = result.mapping
+    mp, conf = result.mapping, result.confidence
     data = {
         "a": _side(ea, *media_a),
         "b": _side(eb, *media_b),
         "a_to_b": mp.a_to_b.tolist(),
         "b_to_a": mp.b_to_a.tolist(),
-        "sim_a": np.round(mp.similarity_a, 3).tolist(),
-        "sim_b": np.round(mp.similarity_b, 3).tolist(),
+        "conf_a": np.round(conf.a, 3).tolist(),
+        "conf_b": np.round(conf.b, 3).tolist(),
+        "blank_a": conf.blank_a.tolist(),
+        "blank_b": conf.blank_b.tolist(),
         "covered_a": mp.covered_a.tolist(),
         "covered_b": mp.covered_b.tolist(),
         "seek": st.session_state.get("player_seek"),

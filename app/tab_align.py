@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import compute
-from app.compute import Aligned, Embedded
+from app.compute import Embedded
 from app.player import position
 from app.session import guard
+from carl_core.pairing import PairAlignment
 
 if TYPE_CHECKING:
     from carl_core.align import Method
@@ -41,7 +42,7 @@ def _downsample_path(pa: np.ndarray, pb: np.ndarray, most: int = 4000) -> tuple[
     return pa[keep], pb[keep]
 
 
-def heatmap(ea: Embedded, eb: Embedded, result: Aligned, pos: dict | None) -> go.Figure:
+def heatmap(ea: Embedded, eb: Embedded, result: PairAlignment, pos: dict | None) -> go.Figure:
     rows, cols, sim = compute.similarity_preview(ea.key, eb.key, ea.embs, eb.embs)
     pa, pb = _downsample_path(result.alignment.path_a, result.alignment.path_b)
     fig = go.Figure()
@@ -87,29 +88,37 @@ def heatmap(ea: Embedded, eb: Embedded, result: Aligned, pos: dict | None) -> go
     return fig
 
 
-def confidence(ea: Embedded, result: Aligned, pos: dict | None) -> go.Figure:
-    sim, covered = result.mapping.similarity_a, result.mapping.covered_a
+def confidence(ea: Embedded, result: PairAlignment, pos: dict | None) -> go.Figure:
+    conf, covered, blank = result.confidence.a, result.mapping.covered_a, result.confidence.blank_a
+    shown = covered & ~blank
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=ea.times,
-            y=np.where(covered, sim, np.nan),
+            y=np.where(shown, conf, np.nan),
             mode="lines",
             line={"color": "#2a9d8f"},
             name="matched",
-            hovertemplate="A at %{x:.2f} s<br>confidence %{y:.2f}<extra></extra>",
+            hovertemplate="A at %{x:.2f} s<br>match right with probability %{y:.0%}<extra></extra>",
         )
     )
     if not covered.all():
         fig.add_trace(
             go.Scatter(
                 x=ea.times,
-                y=np.where(covered, np.nan, sim),
+                y=np.where(covered, np.nan, 0.0),
                 mode="lines",
                 line={"color": "#999", "dash": "dot"},
                 name="left unmatched (open end)",
             )
         )
+    if blank.any():
+        fig.add_trace(
+            go.Scatter(
+                x=ea.times, y=np.where(blank, 0.0, np.nan), mode="lines", line={"color": "#333", "width": 6},
+                name="blank frames", hovertemplate="A at %{x:.2f} s: a blank frame<extra></extra>",
+            )
+        )  # fmt: skip
     if pos is not None:
         fig.add_vline(x=float(ea.times[pos["a"]]), line={"color": "#ff2b2b", "width": 2})
     fig.update_layout(
@@ -117,16 +126,13 @@ def confidence(ea: Embedded, result: Aligned, pos: dict | None) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         title={"text": "Match confidence along A", "font": {"size": 14}},
         xaxis={"title": "time in A (s)"},
-        yaxis={
-            "title": "cosine similarity of the matched frames",
-            "range": [min(-0.05, float(sim.min())), 1.02],
-        },
+        yaxis={"title": "probability the match is right", "range": [-0.02, 1.02], "tickformat": ".0%"},
         showlegend=False,
     )
     return fig
 
 
-def render(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> None:
+def render(ea: Embedded, eb: Embedded, result: PairAlignment, model_label: str) -> None:
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
     c1.selectbox(
         "DTW method",
@@ -144,13 +150,21 @@ def render(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> Non
         key="open_end",
         help="Either video may end with frames that match nothing (idle time after).",
     )
-    al, mp = result.alignment, result.mapping
+    al = result.alignment
     m = st.columns(5)
     m[0].metric("Frames of A", f"{len(ea.times):,}", help=f"{ea.video.duration:.1f} s")
     m[1].metric("Frames of B", f"{len(eb.times):,}", help=f"{eb.video.duration:.1f} s")
-    m[2].metric("Mean confidence", f"{float(np.mean(mp.similarity_a[mp.covered_a])):.2f}")
+    matched = result.confidence.a[result.mapping.covered_a]
+    m[2].metric(
+        "Mean confidence",
+        f"{100 * float(np.mean(matched)) if matched.size else 0:.0f}%",
+        help="Estimated probability that a matched frame of A is matched right (calibrated; see the "
+        f"README). Same action in both videos: {100 * result.confidence.pair:.0f}% likely.",
+    )
     m[3].metric("Path cost per step", f"{al.mean_cost:.3f}")
     m[4].metric("Method", al.method)
+    for text in result.warnings:
+        st.warning(text, icon=":material/warning:")
     pos = position()
     left, right = st.columns([3, 2])
     left.plotly_chart(heatmap(ea, eb, result, pos), key="align_heatmap")
@@ -162,7 +176,7 @@ def render(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> Non
     _downloads(ea, eb, result, model_label)
 
 
-def _downloads(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) -> None:
+def _downloads(ea: Embedded, eb: Embedded, result: PairAlignment, model_label: str) -> None:
     stem = f"{Path(ea.video.name).stem}__{Path(eb.video.name).stem}"
     c1, c2 = st.columns(2)
     c1.download_button(
@@ -175,6 +189,14 @@ def _downloads(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) ->
     )
     with c2:
         done = st.session_state.get("export")
+        lead = st.radio(
+            "Leading video",
+            ["A", "B"],
+            horizontal=True,
+            key="export_lead",
+            help="The leading video shows each of its frames once, at its own pace; the other follows.",
+        )
+        key = f"{ea.key}|{eb.key}|{lead}"
         if st.button("Make the side-by-side video (mp4)", icon=":material/movie:"):
             bar = st.progress(0.0, text="writing the aligned video…")
             with guard("writing the side-by-side video"):
@@ -182,10 +204,10 @@ def _downloads(ea: Embedded, eb: Embedded, result: Aligned, model_label: str) ->
                 def progress(done: int, total: int, message: str) -> None:
                     bar.progress(min(1.0, done / max(total, 1)), text=message)
 
-                out = compute.export_side_by_side(ea, eb, result, progress)
-                done = st.session_state["export"] = {"path": str(out), "key": f"{ea.key}|{eb.key}"}
+                out = compute.export_side_by_side(ea, eb, result, progress, timeline=lead.lower())
+                done = st.session_state["export"] = {"path": str(out), "key": key}
             bar.empty()
-        if done and done.get("key") == f"{ea.key}|{eb.key}" and Path(done["path"]).is_file():
+        if done and done.get("key") == key and Path(done["path"]).is_file():
             path = Path(done["path"])
             st.download_button(
                 "Download the side-by-side video",

@@ -45,6 +45,21 @@ def manager() -> JobManager:
     return job_manager(str(default_home()))
 
 
+def trained_checkpoints() -> list[tuple[str, Path]]:
+    """The sidebar's trained models. Every rerun draws the sidebar (each player position report
+    is one), so the runs' files are read again only when one of them changed."""
+    jm = manager()
+    return _checkpoints(str(jm.root), jm.fingerprint())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _checkpoints(home: str, fingerprint: tuple) -> list[tuple[str, Path]]:
+    # Keyed by the fingerprint: a run that finishes or stops rewrites its status, a new
+    # checkpoint changes last.pt. (A run that dies silently changes nothing, but it was running,
+    # and running or dead runs are not in the list.)
+    return job_manager(home).checkpoints()
+
+
 def _stage(files: list[tuple[str, bytes | Path]], jm: JobManager) -> Path:
     """Copy training videos into a folder of their own under the studio's home (kept with the runs)."""
     folder = jm.root / "data" / time.strftime("videos-%Y%m%d-%H%M%S")
@@ -75,7 +90,7 @@ def render(videos: dict[str, Video | None]) -> None:
             "(pouring, penn_action, finegym) would take hours to days on a CPU.",
             icon=":material/memory:",
         )
-    first = not jm.runs()
+    first = not jm.runs(with_log=False)
     with st.expander("New training run", expanded=first, icon=":material/model_training:"):
         _form(videos, jm, active)
     _show_runs(jm)
@@ -187,7 +202,7 @@ def _data_path(source: str, videos: dict[str, Video | None], uploads, path_text:
 
 
 def _show_runs(jm: JobManager) -> None:
-    runs = jm.runs()
+    runs = jm.runs(with_log=False)
     if not runs:
         st.caption(f"No runs yet. They are kept in {jm.runs_dir}.")
         return
@@ -233,14 +248,17 @@ def _panel_body(run_dir: str) -> None:
 _live_panel = st.fragment(run_every=1.5)(_panel)
 
 
+def progress_text(status: JobStatus) -> str:
+    """What the progress bar of a running run says: phase, count, time left (once), the news."""
+    words = STATE_WORDS.get(status.state, status.state)
+    left = "estimating the time left" if status.eta_s is None else f"{format_duration(status.eta_s)} left"
+    return f"{words}: {status.done}/{status.phase_total} · {left} · {status.message}"
+
+
 def _progress(status: JobStatus) -> None:
     words = STATE_WORDS.get(status.state, status.state)
     if status.running:
-        frac = min(1.0, status.fraction)
-        left = "estimating…" if status.eta_s is None else format_duration(status.eta_s)
-        st.progress(
-            frac, text=f"{words}: {status.done}/{status.phase_total} · {left} left · {status.message}"
-        )
+        st.progress(min(1.0, status.fraction), text=progress_text(status))
     elif status.state == "done":
         st.success(
             f"Finished: {status.message}. The checkpoint is in the sidebar's model picker "

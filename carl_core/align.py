@@ -10,8 +10,9 @@ about 2.7 us a cell, and keeps three n x m matrices):
 - Costs come in strips of rows from one BLAS product each (``|x|^2 + |y|^2 - 2 x.y`` for
   "sqeuclidean", ``1 - x.y`` on unit vectors for "cosine"), in float64; no n x m float matrix
   is ever built.
-- A compiled (numba) loop runs the recurrence over two rolling rows and keeps, per cell, only
-  the step it came from, in 2 bits: 10,000 x 10,000 frames need 25 MB for the traceback.
+- A compiled (numba) loop (`dtw_kernels.py`) runs the recurrence over two rolling rows and
+  keeps, per cell, only the step it came from, in 2 bits: 10,000 x 10,000 frames need 25 MB
+  for the traceback.
 - Every method is the same windowed dynamic programme: each row i has a column window
   ``[lo[i], hi[i])``. "exact" uses full rows (or the Sakoe-Chiba band when ``band`` is given);
   "multiscale" halves both sequences until they are small, solves the coarsest level exactly,
@@ -32,10 +33,16 @@ Open begin and open end (subsequence alignment), for performances with idle time
 after the action. ``open_begin`` / ``open_end`` name the sequence whose leading / trailing
 frames may be left unmatched: "b" (or True): the path may start at any (0, j) / end at any
 (n-1, j), so all of A is matched inside B (classic subsequence DTW); "a": start at any (i, 0) /
-end at any (i, m-1); "both": either. Each frame left unmatched adds ``skip_cost`` to the
-minimised objective (never to `Alignment.cost`, which stays the summed cost of the path). With
-both sequences trimmable at opposite ends (say ``open_begin="a", open_end="b"``) a zero
-``skip_cost`` lets the path shrink to one cell: set it to what a poor match costs.
+end at any (i, m-1); "both": either video may have the extra frames.
+
+Where only one sequence may be trimmed, the other is matched entirely and trimming is free: the
+path cannot degenerate. Where both may be ("both", or "a" at one end and "b" at the other), a
+free skip would let the path shrink to one cell (skipping everything costs nothing; a padded
+pair gave the path (0, 364)). So by default (``skip_cost=None``) such a request is solved as
+subsequence alignment both ways, A inside B and B inside A, and the better fit (lower cost per
+path step) is kept; `Alignment.open_begin`/``open_end`` then say which sequence was trimmed.
+An explicit ``skip_cost > 0`` instead prices each unmatched frame in one programme (never added
+to `Alignment.cost`, which stays the summed cost of the path); an explicit 0 there is refused.
 """
 
 from __future__ import annotations
@@ -47,9 +54,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numba
 import numpy as np
 
+from carl_core.dtw_kernels import dp_strip, plan_strips, project_path, traceback
 from carl_core.errors import AlignmentError, ConfigError
 from carl_core.io import atomic_open
 
@@ -61,6 +68,7 @@ __all__ = [
     "mapping_from_path",
     "path_cost",
     "poor_match_cost",
+    "trim_path",
     "write_alignment_json",
 ]
 
@@ -71,212 +79,12 @@ ProgressFn = Callable[[int, int, str], None]
 
 _METRICS = {"sqeuclidean": 0, "cosine": 1}
 _METHODS = ("auto", "exact", "multiscale")
-# 2-bit step codes kept per cell for the traceback.
-_DIAG, _UP, _LEFT, _START = 0, 1, 2, 3
 # Cells per BLAS strip: 8 MB of float64, large enough for BLAS to run near peak.
 _STRIP_CELLS = 1 << 20
 _CHUNK = 1 << 15  # frames per chunk when costs of matched pairs are computed row by row
-
-
-def _jit(fn: Callable) -> Callable:
-    """Compile with an on-disk cache so only the first process pays the compile time.
-
-    Numba caches next to this file, else in the user's cache folder (or NUMBA_CACHE_DIR);
-    where no folder is writable it refuses ``cache=True``, so compile per process instead.
-    """
-    try:
-        return numba.njit(cache=True, nogil=True)(fn)
-    except RuntimeError:
-        return numba.njit(nogil=True)(fn)
-
-
-# ----------------------------------------------------------------------------- compiled kernels
-
-
-@_jit
-def _step(dg, up, left, c):
-    """One cell: (accumulated cost, step code). Branch-free selects, since on noisy costs
-    the winning step is unpredictable and mispredicted branches cost more than arithmetic.
-    Ties go to the diagonal, then up, as in the authors' traceback."""
-    up_wins = up < dg
-    best = up if up_wins else dg
-    left_wins = left < best
-    best = left if left_wins else best
-    code = _LEFT if left_wins else np.int64(up_wins)
-    return best + c, code
-
-
-@_jit
-def _dp_strip(g, i0, i1, c0, lo, hi, xx, yy, scale, acc, dirs, row_off, begin_a, begin_b, skip_a, skip_b,
-              lastcol):  # fmt: skip
-    """Run the recurrence over rows [i0, i1); the cost of cell (i, j) is
-    ``max(xx[i] + yy[j] + scale * g[i - i0, j - c0], 0)``.
-
-    ``acc`` holds two rolling rows indexed by column + 1 (index 0 is a permanent +inf for
-    column -1); row i lives in ``acc[i & 1]``, valid on its window only. Step codes go to
-    ``dirs``, 2 bits a cell, each row starting on a fresh byte at ``row_off[i]``.
-    """
-    inf = np.inf
-    m = acc.shape[1] - 1
-    for i in range(i0, i1):
-        r = i - i0
-        cur = acc[i & 1]
-        prev = acc[1 - (i & 1)]
-        li = lo[i]
-        hi_i = hi[i]
-        phi = hi[i - 1] if i > 0 else 0
-        # Columns of row i-1 beyond its window still hold stale values from older rows.
-        for t in range(phi + 1, hi_i + 1):
-            prev[t] = inf
-        cur[li] = inf  # column li-1 of this row is outside the window
-        base = row_off[i]
-        xi = xx[i]
-        j = li
-        left = inf
-        if j == 0 or i == 0:
-            # Border cells, where a path may start: kept apart from the hot loop.
-            jend = hi_i if i == 0 else 1
-            for j in range(li, jend):
-                c = max(xi + yy[j] + scale * g[r, j - c0], 0.0)
-                best = inf
-                code = _START
-                if i == 0 and j == 0:
-                    best = 0.0
-                elif i == 0 and begin_b:
-                    best = skip_b * j
-                elif j == 0 and begin_a:
-                    best = skip_a * i
-                if prev[j] < best:
-                    best = prev[j]
-                    code = _DIAG
-                if prev[j + 1] < best:
-                    best = prev[j + 1]
-                    code = _UP
-                if left < best:
-                    best = left
-                    code = _LEFT
-                left = best + c
-                cur[j + 1] = left
-                k = j - li
-                dirs[base + (k >> 2)] |= np.uint8(code << ((k & 3) * 2))
-            j = jend
-        # Cells up to the next byte boundary, then four cells (one byte) at a time.
-        while j < hi_i and (j - li) & 3 != 0:
-            left, code = _step(prev[j], prev[j + 1], left, max(xi + yy[j] + scale * g[r, j - c0], 0.0))
-            cur[j + 1] = left
-            k = j - li
-            dirs[base + (k >> 2)] |= np.uint8(code << ((k & 3) * 2))
-            j += 1
-        # Views starting at column j let every index below count up from 0, so the compiled
-        # loop skips numba's negative-index checks (worth about 40% here).
-        n4 = (hi_i - j) >> 2
-        pv = prev[j:]
-        cv = cur[j:]
-        gv = g[r, j - c0 :]
-        yv = yy[j:]
-        dv = dirs[base + ((j - li) >> 2) :]
-        for t in range(n4):
-            k = 4 * t
-            left, k0 = _step(pv[k], pv[k + 1], left, max(xi + yv[k] + scale * gv[k], 0.0))
-            cv[k + 1] = left
-            left, k1 = _step(pv[k + 1], pv[k + 2], left, max(xi + yv[k + 1] + scale * gv[k + 1], 0.0))
-            cv[k + 2] = left
-            left, k2 = _step(pv[k + 2], pv[k + 3], left, max(xi + yv[k + 2] + scale * gv[k + 2], 0.0))
-            cv[k + 3] = left
-            left, k3 = _step(pv[k + 3], pv[k + 4], left, max(xi + yv[k + 3] + scale * gv[k + 3], 0.0))
-            cv[k + 4] = left
-            dv[t] = np.uint8(k0 | (k1 << 2) | (k2 << 4) | (k3 << 6))
-        j += 4 * n4
-        while j < hi_i:
-            left, code = _step(prev[j], prev[j + 1], left, max(xi + yy[j] + scale * g[r, j - c0], 0.0))
-            cur[j + 1] = left
-            k = j - li
-            dirs[base + (k >> 2)] |= np.uint8(code << ((k & 3) * 2))
-            j += 1
-        if hi_i == m:
-            lastcol[i] = cur[m]
-
-
-@_jit
-def _traceback(dirs, row_off, lo, ie, je, out_a, out_b):
-    """Follow the stored steps back from (ie, je) to a start cell; returns the path length."""
-    i = ie
-    j = je
-    n_steps = 0
-    while True:
-        out_a[n_steps] = i
-        out_b[n_steps] = j
-        n_steps += 1
-        k = j - lo[i]
-        code = (dirs[row_off[i] + (k >> 2)] >> ((k & 3) * 2)) & 3
-        if code == _START:
-            break
-        if code == _DIAG:
-            i -= 1
-            j -= 1
-        elif code == _UP:
-            i -= 1
-        else:
-            j -= 1
-        if i < 0 or j < 0:
-            return -1
-    out_a[:n_steps] = out_a[:n_steps][::-1].copy()
-    out_b[:n_steps] = out_b[:n_steps][::-1].copy()
-    return n_steps
-
-
-@_jit
-def _plan_strips(lo, hi, budget):
-    """Split rows into strips whose product blocks stay under ``budget`` cells and waste
-    at most about twice the window cells they serve (narrow multiscale windows)."""
-    n = lo.shape[0]
-    bounds = np.empty(n + 1, np.int64)
-    bounds[0] = 0
-    nb = 0
-    i0 = 0
-    while i0 < n:
-        need = hi[i0] - lo[i0]
-        i1 = i0 + 1
-        while i1 < n:
-            area = (i1 + 1 - i0) * (hi[i1] - lo[i0])
-            need2 = need + hi[i1] - lo[i1]
-            if area > budget or (area > 3 * need2 and area > 65536):
-                break
-            need = need2
-            i1 += 1
-        nb += 1
-        bounds[nb] = i1
-        i0 = i1
-    return bounds[: nb + 1]
-
-
-@_jit
-def _project_path(path_a, path_b, n_steps, fa, fb, n, m, radius, lo, hi):
-    """Window of a finer level: the coarse path's cells blown up by (fa, fb), widened by radius."""
-    pmin = np.full(n, m, np.int64)
-    pmax = np.full(n, -1, np.int64)
-    for t in range(n_steps):
-        r0 = path_a[t] * fa
-        r1 = min(r0 + fa, n)
-        c0 = path_b[t] * fb
-        c1 = min(c0 + fb, m)
-        for r in range(r0, r1):
-            pmin[r] = min(pmin[r], c0)
-            pmax[r] = max(pmax[r], c1)
-    # Rows the path skips (open ends) borrow the nearest covered row's columns.
-    for r in range(n - 2, -1, -1):
-        pmin[r] = min(pmin[r], pmin[r + 1])
-    for r in range(1, n):
-        pmax[r] = max(pmax[r], pmax[r - 1])
-    for r in range(n):
-        if pmax[r] <= pmin[r]:
-            if pmax[r] < 0:
-                pmax[r] = pmin[r] + 1
-            else:
-                pmin[r] = pmax[r] - 1
-    for r in range(n):
-        lo[r] = max(pmin[max(r - radius, 0)] - radius, 0)
-        hi[r] = min(pmax[min(r + radius, n - 1)] + radius, m)
+# Open ends: the most one sequence may be squeezed into a stretch of the other (see
+# `_best_subsequence`); performances of one action differ in tempo by less (pairing.py).
+MAX_WARP = 4.0
 
 
 # ----------------------------------------------------------------------------- public types
@@ -358,8 +166,8 @@ class FrameMapping:
     ``a_to_b[i]`` is the frame of B matched to frame i of A: of the path cells in row i, the
     one of lowest cost (so the mapping is monotone non-decreasing). Frames the path leaves out
     (open begin / end) map to the path's first or last frame and have ``covered_* = False``.
-    ``similarity_*`` is the cosine similarity of each matched pair, in [-1, 1]: the confidence
-    the app shows.
+    ``similarity_*`` is the cosine similarity of each matched pair, in [-1, 1]. It is no
+    confidence: any two videos can match at 0.9 (see `carl_core.confidence`).
     """
 
     a_to_b: np.ndarray
@@ -561,7 +369,7 @@ def _solve_window(
     dirs = np.zeros(int(row_off[-1]), np.uint8)
     acc = np.full((2, m + 1), np.inf)
     lastcol = np.full(n, np.inf)
-    bounds = _plan_strips(lo, hi, _STRIP_CELLS)
+    bounds = plan_strips(lo, hi, _STRIP_CELLS)
     areas = (bounds[1:] - bounds[:-1]) * (hi[bounds[1:] - 1] - lo[bounds[:-1]])
     buf = np.empty(int(areas.max()))
     report_every = max(n // 100, 1)
@@ -571,7 +379,7 @@ def _solve_window(
         c0, c1 = int(lo[i0]), int(hi[i1 - 1])
         g = buf[: (i1 - i0) * (c1 - c0)].reshape(i1 - i0, c1 - c0)
         np.matmul(xs[i0:i1], ys[c0:c1].T, out=g)
-        _dp_strip(g, i0, i1, c0, lo, hi, xx, yy, scale, acc, dirs, row_off, ends.begin_a, ends.begin_b,
+        dp_strip(g, i0, i1, c0, lo, hi, xx, yy, scale, acc, dirs, row_off, ends.begin_a, ends.begin_b,
                   ends.skip_a, ends.skip_b, lastcol)  # fmt: skip
         if on_progress is not None and (i1 >= next_report or i1 == n):
             on_progress(i1, n, message)
@@ -600,7 +408,7 @@ def _solve_window(
 
     out_a = np.empty(n + m, np.int64)
     out_b = np.empty(n + m, np.int64)
-    length = _traceback(dirs, row_off, lo, ie, je, out_a, out_b)
+    length = traceback(dirs, row_off, lo, ie, je, out_a, out_b)
     if length <= 0:
         raise RuntimeError("DTW traceback left the matrix (internal error)")
     path_a, path_b = out_a[:length].copy(), out_b[:length].copy()
@@ -672,7 +480,7 @@ def _multiscale(
         n, m = a.shape[0], b.shape[0]
         lo = np.empty(n, np.int64)
         hi = np.empty(n, np.int64)
-        _project_path(pa, pb, pa.shape[0], fa, fb, n, m, radius, lo, hi)
+        project_path(pa, pb, pa.shape[0], fa, fb, n, m, radius, lo, hi)
         banded = level_band(n, m, sb)
         if banded is not None:
             np.maximum(lo, banded[0], out=lo)
@@ -684,6 +492,51 @@ def _multiscale(
     return cost, pa, pb
 
 
+def _spans(al: Alignment) -> tuple[int, int]:
+    """Frames of A and of B that a path runs through, first to last."""
+    return int(al.path_a[-1] - al.path_a[0] + 1), int(al.path_b[-1] - al.path_b[0] + 1)
+
+
+def _best_subsequence(
+    x: Any,
+    y: Any,
+    metric: Metric,
+    method: Method,
+    sides: tuple[bool, bool, bool, bool],
+    on_progress: ProgressFn | None,
+    **options: Any,
+) -> Alignment:
+    """Both sequences may be trimmed: align A inside B and B inside A (each trimming only the
+    other, so neither can shrink to nothing) and keep the lower cost per path step.
+
+    A fit that squeezes one sequence into a stretch of the other more than `MAX_WARP` times
+    shorter is no fit: where frames look alike (a golfer at address) the whole of A can sit
+    on one frame of B at a low cost per step. Where neither direction is plausible, the
+    ends stay closed.
+    """
+    begin_a, begin_b, end_a, end_b = sides
+    tries = [
+        ("b" if begin_b else False, "b" if end_b else False, "A inside B"),
+        ("a" if begin_a else False, "a" if end_a else False, "B inside A"),
+    ]
+    best: Alignment | None = None
+    for k, (ob, oe, words) in enumerate(tries):
+
+        def report(done: int, total: int, message: str, k: int = k, words: str = words) -> None:
+            if on_progress is not None:
+                on_progress(k * total + done, 2 * total, f"{message} ({words})")
+
+        al = dtw(x, y, metric, method, open_begin=ob, open_end=oe, skip_cost=0.0, on_progress=report,
+                 **options)  # fmt: skip
+        span_a, span_b = _spans(al)
+        plausible = MAX_WARP * span_b >= al.n_a if k == 0 else MAX_WARP * span_a >= al.n_b
+        if plausible and (best is None or al.mean_cost < best.mean_cost):
+            best = al
+    if best is None:
+        best = dtw(x, y, metric, method, on_progress=on_progress, **options)
+    return best
+
+
 def dtw(
     x: np.ndarray,
     y: np.ndarray,
@@ -693,7 +546,7 @@ def dtw(
     band: int | None = None,
     open_begin: OpenSide = False,
     open_end: OpenSide = False,
-    skip_cost: float = 0.0,
+    skip_cost: float | None = None,
     radius: int = 32,
     max_exact_cells: int = 100_000_000,
     base_cells: int = 4_000_000,
@@ -710,6 +563,8 @@ def dtw(
         open_begin, open_end: which sequence may have unmatched leading / trailing frames:
             False, "b" (or True: A lies anywhere inside B), "a" or "both". See module doc.
         skip_cost: added to the minimised objective per frame left unmatched by an open end.
+            None (default): free where only one sequence may be trimmed; where both may be,
+            subsequence alignment both ways, keeping the better fit (see module doc).
         radius: multiscale search radius in frames around the projected coarser path.
         max_exact_cells: "auto" switches to multiscale above this many cells. The default,
             10,000 x 10,000 frames, keeps exact runs to seconds and 25 MB of traceback (2 bits
@@ -729,10 +584,23 @@ def dtw(
         raise ConfigError(f"band={band!r} must be a non-negative whole number of frames (or None).")
     if not _is_whole(radius, 1):
         raise ConfigError(f"radius={radius!r} must be a whole number of frames >= 1.")
-    if not (_is_real(skip_cost) and math.isfinite(skip_cost) and skip_cost >= 0):
-        raise ConfigError(f"skip_cost={skip_cost!r} must be a finite number >= 0.")
+    if skip_cost is not None and not (_is_real(skip_cost) and math.isfinite(skip_cost) and skip_cost >= 0):
+        raise ConfigError(f"skip_cost={skip_cost!r} must be a finite number >= 0 (or None).")
     begin_a, begin_b, ob = _parse_open(open_begin, "open_begin")
     end_a, end_b, oe = _parse_open(open_end, "open_end")
+    both_trimmable = (begin_a or end_a) and (begin_b or end_b)
+    if both_trimmable and skip_cost is None:
+        return _best_subsequence(
+            x, y, metric, method, (begin_a, begin_b, end_a, end_b), on_progress,
+            band=band, radius=radius, max_exact_cells=max_exact_cells, base_cells=base_cells,
+        )  # fmt: skip
+    if both_trimmable and skip_cost == 0:
+        raise ConfigError(
+            f"open_begin={ob!r} with open_end={oe!r} lets both sequences be trimmed: with skip_cost=0 the "
+            "path shrinks to one cell. Leave skip_cost=None (subsequence alignment both ways) or give "
+            "a positive cost, e.g. poor_match_cost(x, y)."
+        )
+    skip_cost = 0.0 if skip_cost is None else float(skip_cost)
     band = None if band is None else int(band)
     radius = int(radius)
     xs, ys = _check_pair(x, y)
@@ -878,18 +746,52 @@ def mapping_from_path(
     return FrameMapping(a_to_b, b_to_a, sim_a, sim_b, cov_a, cov_b)
 
 
+def trim_path(alignment: Alignment, x: Any, y: Any, start: int, stop: int) -> Alignment:
+    """The alignment with its path cut to steps ``start .. stop`` (inclusive): the frames before
+    and after are left unmatched. ``cost`` is recomputed; ``open_begin``/``open_end`` add the
+    sequences that now start or end unmatched to those that could before."""
+    if not 0 <= start <= stop < len(alignment):
+        raise AlignmentError(f"cannot cut a path of {len(alignment)} steps to steps {start}..{stop}.")
+    pa, pb = alignment.path_a[start : stop + 1].copy(), alignment.path_b[start : stop + 1].copy()
+
+    def sides(a_cut: bool, b_cut: bool, before: str) -> str:
+        a_cut, b_cut = a_cut or before in ("a", "both"), b_cut or before in ("b", "both")
+        return {(False, False): "none", (True, False): "a", (False, True): "b"}.get((a_cut, b_cut), "both")
+
+    return Alignment(
+        cost=path_cost(pa, pb, x, y, alignment.metric),  # type: ignore[arg-type]
+        path_a=pa,
+        path_b=pb,
+        n_a=alignment.n_a,
+        n_b=alignment.n_b,
+        metric=alignment.metric,
+        method=alignment.method,
+        open_begin=sides(pa[0] > 0, pb[0] > 0, alignment.open_begin),
+        open_end=sides(pa[-1] < alignment.n_a - 1, pb[-1] < alignment.n_b - 1, alignment.open_end),
+        band=alignment.band,
+        skip_cost=alignment.skip_cost,
+    )
+
+
 def alignment_document(
     alignment: Alignment,
     mapping: FrameMapping | None = None,
     times_a: Sequence[float] | np.ndarray | None = None,
     times_b: Sequence[float] | np.ndarray | None = None,
+    confidence: Any = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The alignment JSON document (schema in the README): ``alignment``, ``mapping`` with
-    times, and any ``extra`` top-level fields (``videos``, ``model``) the caller knows."""
+    times, and any ``extra`` top-level fields (``videos``, ``model``, ``warnings``) the caller
+    knows. ``confidence`` (a `carl_core.confidence.MatchConfidence`) adds its per-frame fields
+    to ``mapping`` and its pair-level ones as ``confidence``."""
     doc: dict[str, Any] = {"alignment": alignment.to_dict()}
     if mapping is not None:
         doc["mapping"] = mapping.to_dict(times_a, times_b)
+        if confidence is not None:
+            per_frame, pair = confidence.to_dict()
+            doc["mapping"].update(per_frame)
+            doc["confidence"] = pair
     doc.update(extra)
     return doc
 
@@ -900,8 +802,9 @@ def write_alignment_json(
     mapping: FrameMapping | None = None,
     times_a: Sequence[float] | np.ndarray | None = None,
     times_b: Sequence[float] | np.ndarray | None = None,
+    confidence: Any = None,
     **extra: Any,
 ) -> None:
     """Write `alignment_document` as JSON, atomically (temp file, rename)."""
     with atomic_open(path, "w") as f:
-        json.dump(alignment_document(alignment, mapping, times_a, times_b, **extra), f)
+        json.dump(alignment_document(alignment, mapping, times_a, times_b, confidence, **extra), f)

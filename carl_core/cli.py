@@ -115,6 +115,9 @@ def _fps_arg(text: str) -> str | float:
     return fps
 
 
+_IMAGENET = "imagenet:"  # --checkpoint imagenet:efficientnet_lite0: plain ImageNet features, no CARL head
+
+
 def _load_model(a: argparse.Namespace) -> Any:
     from . import DEFAULT_CHECKPOINT
     from .checkpoint import load_checkpoint
@@ -122,7 +125,17 @@ def _load_model(a: argparse.Namespace) -> Any:
 
     if a.checkpoint is None:
         a.checkpoint = str(DEFAULT_CHECKPOINT)
-    return load_checkpoint(a.checkpoint, device=resolve_device(a.device))
+    device = resolve_device(a.device)
+    if str(a.checkpoint).startswith(_IMAGENET):
+        from .backbone import BACKBONES
+        from .features import imagenet_features
+
+        name = str(a.checkpoint)[len(_IMAGENET) :]
+        if name not in BACKBONES:
+            names = " or ".join(f"{_IMAGENET}{b}" for b in BACKBONES)
+            raise CarlError(f"--checkpoint {a.checkpoint}: no such ImageNet backbone; use {names}")
+        return imagenet_features(name, device=device)
+    return load_checkpoint(a.checkpoint, device=device)
 
 
 def _embedder(model: Any, a: argparse.Namespace) -> Any:
@@ -162,44 +175,68 @@ def cmd_embed(a: argparse.Namespace) -> None:
     print(f"wrote {embs.shape[0]} x {embs.shape[1]} embeddings to {out} (timestamps: {stamps})")
 
 
+def _content(a: argparse.Namespace, model: Any, embs: tuple[Any, Any], times: tuple[Any, Any]) -> Any:
+    """The content view the match confidence checks matches against (None with --no-content)."""
+    from .features import ImageNetFeatures
+    from .pairing import content_features
+
+    if a.no_content:
+        return None
+    if isinstance(model, ImageNetFeatures) and model.cfg.backbone == "efficientnet_lite0":
+        return embs  # the model is that view already
+    from .features import imagenet_features
+
+    embedder = _embedder(imagenet_features("efficientnet_lite0", device=model.device), a)
+    out = []
+    for path, t in zip((a.video_a, a.video_b), times, strict=True):
+        bar = _Bar("frame")
+        try:
+            out.append(content_features(embedder, path, t, on_progress=bar))
+        finally:
+            bar.close()
+    return tuple(out)
+
+
 def cmd_align(a: argparse.Namespace) -> None:
-    from .align import dtw, poor_match_cost, write_alignment_json
+    from .align import write_alignment_json
+    from .pairing import align_pair
+    from .video import probe_video
 
     model = _load_model(a)
     embedder = _embedder(model, a)
     fps = _resolve_fps(a.fps, model)
     ra, rb = _embed(embedder, a.video_a, fps, a.crop_a), _embed(embedder, a.video_b, fps, a.crop_b)
     (ea, ta), (eb, tb) = ra, rb
-    opened = a.open_begin or a.open_end
-    al = dtw(
-        ea,
-        eb,
-        metric=a.metric,
-        method=a.method,
-        band=a.band,
-        open_begin="both" if a.open_begin else False,
-        open_end="both" if a.open_end else False,
-        skip_cost=poor_match_cost(ea, eb, a.metric) if opened else 0.0,
-    )
-    mapping = al.mapping(ea, eb)
+    names = (Path(a.video_a).name, Path(a.video_b).name)
+    pair = align_pair(
+        ea, eb, metric=a.metric, method=a.method, band=a.band, open_begin=a.open_begin, open_end=a.open_end,
+        content=_content(a, model, (ea, eb), (ta, tb)), names=names, blank_a=ra.blank, blank_b=rb.blank,
+        durations=(probe_video(a.video_a).duration, probe_video(a.video_b).duration),
+    )  # fmt: skip
+    al, mapping, conf = pair.alignment, pair.mapping, pair.confidence
     videos = {
         side: {"path": str(Path(p).resolve()), "fps_sampled": fps, "frames": r.indices.tolist()}
         for side, p, r in (("a", a.video_a, ra), ("b", a.video_b, rb))
     }
-    write_alignment_json(a.out, al, mapping, ta, tb, videos=videos, model=str(a.checkpoint))
+    write_alignment_json(
+        a.out, al, mapping, ta, tb, confidence=conf, warnings=list(pair.warnings), videos=videos,
+        model=str(a.checkpoint),
+    )  # fmt: skip
+    matched = conf.a[mapping.covered_a]
     print(
-        f"aligned {len(ea)} x {len(eb)} frames ({al.method}): cost {al.cost:.3f}, "
-        f"mean match similarity {float(mapping.similarity_a.mean()):.3f}; wrote {a.out}"
+        f"aligned {len(ea)} x {len(eb)} frames ({al.method}): cost {al.cost:.3f}, mean match confidence "
+        f"{100 * float(matched.mean()) if matched.size else 0:.0f}% (same action: {100 * conf.pair:.0f}% "
+        f"likely); wrote {a.out}"
     )
+    for text in pair.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     if a.export:
-        from .export import write_side_by_side
+        from .export import export_alignment
 
         bar = _Bar("frame")
-        out = write_side_by_side(
-            a.export, a.video_a, a.video_b, mapping.a_to_b, ta, tb,
-            height=a.height, fps=a.export_fps, timeline=a.timeline, b_to_a=mapping.b_to_a,
-            path=(al.path_a.tolist(), al.path_b.tolist()), on_progress=bar,
-            similarity=mapping.similarity_b if a.timeline == "b" else mapping.similarity_a,
+        out = export_alignment(
+            a.export, a.video_a, a.video_b, al, mapping, ta, tb,
+            timeline=a.timeline, confidence=conf, height=a.height, fps=a.export_fps, on_progress=bar,
         )  # fmt: skip
         bar.close()
         print(f"wrote the side-by-side video {out}")
@@ -495,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--checkpoint",
-                        help="a CARL Studio or authors' checkpoint (default: the bundled model, "
-                             "assets/carl_human.pt; for an index, the model that made it)")  # fmt: skip
+                        help="a CARL Studio or authors' checkpoint, or imagenet:efficientnet_lite0 (plain "
+                             "ImageNet features, no CARL head); default: the bundled model "
+                             "(assets/carl_human.pt), for an index the model that made it")  # fmt: skip
         sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
         sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
                         help="what runs the encoder: ONNX Runtime on CPU (auto), or PyTorch")  # fmt: skip
@@ -533,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--timeline", default="a", choices=("a", "b", "path"),
                     help="export: A at its pace (a), B at its pace (b), or both along the path")  # fmt: skip
     al.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)
+    al.add_argument("--no-content", action="store_true",
+                    help="judge matches by the model's embeddings alone (skips a pass of ImageNet "
+                    "features; the confidence is then less reliable)")  # fmt: skip
     model_args(al)
 
     ix = add("index", cmd_index, "build a frame index over many videos for retrieval")

@@ -137,8 +137,8 @@ def folder_labels(path: Path, files: list[Path], csv_file: Path | None = None) -
 
         by_name: dict[str, str] = {}
         try:
-            with open(csv_file, newline="") as f:
-                for row in csv.reader(f):
+            with open(csv_file, newline="") as handle:
+                for row in csv.reader(handle):
                     if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "video":
                         continue
                     by_name[row[0].strip()] = row[1].strip()

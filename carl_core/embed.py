@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from .preprocess import normalize
 from .progress import Progress, format_duration
 from .skeleton import PoseSequence
 from .video import FrameStream, blank_frames, check_fps, check_video_file, open_video
+
+if TYPE_CHECKING:
+    from .fusion import FusedModel
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +310,13 @@ class Embedder:
         self._poses: Any = None  # a pose.PoseExtractor, made on first use
         self._streams: tuple[Embedder, Embedder] | None = None
         if len(model.streams) > 1:  # a fused model: each stream embeds with its own engine and cache
-            kw = dict(backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder)
+            fused = cast("FusedModel", model)
+            kw: dict[str, Any] = dict(
+                backend=backend, cache_dir=cache_dir, window=window, chunk=chunk, decoder=decoder
+            )
             self._streams = (
-                Embedder(model.pose, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
-                Embedder(model.visual, **kw, onnx_dir=onnx_dir),  # type: ignore[attr-defined,arg-type]
+                Embedder(fused.pose, **kw, onnx_dir=onnx_dir),
+                Embedder(fused.visual, **kw, onnx_dir=onnx_dir),
             )
 
     def poses(self) -> Any:
@@ -330,7 +336,7 @@ class Embedder:
         if not np.array_equal(pose.indices, visual.indices):  # both plan frames with video.sample_indices
             raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
         assert pose.pose is not None
-        fused = self.model.fuse(pose.embeddings, pose.pose.present, visual.embeddings)  # type: ignore[attr-defined]
+        fused = cast("FusedModel", self.model).fuse(pose.embeddings, pose.pose.present, visual.embeddings)
         return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose)
 
     def _embed_pose(
@@ -471,8 +477,8 @@ class Embedder:
                 meter(done)
         if done == 0:
             raise VideoError(f"No frame of {stream.info.path} could be decoded. Re-encode it to MP4 (H.264).")
-        embs = self.model.embed_sequence(feats[:done], self.window, stamps[:done])
-        embs = embs.cpu().numpy().astype(np.float32)
+        out = self.model.embed_sequence(feats[:done], self.window, stamps[:done])
+        embs = out.cpu().numpy().astype(np.float32)
         if meter.on_progress:
             meter.on_progress(
                 done, done, f"{stream.info.path.name}: {done} frames at {meter.rate(done):.1f} frames/s"

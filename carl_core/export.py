@@ -14,7 +14,11 @@ Timelines (``timeline=``):
 
 Both videos are decoded once, front to back, at the output size (the timelines are monotone),
 so memory does not grow with length. Each side carries its frame number in the file and its
-time; with ``similarity`` the match confidence too.
+time; with a ``confidence`` the estimated probability that the match is right too.
+
+`export_alignment` is the one entry point: the CLI's ``align --export`` and the app's download
+both call it with an alignment, its frame mapping and the embedded frames' times, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -23,11 +27,16 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import AlignmentError, ConfigError
 from .video import open_video, probe_video, write_video
+
+if TYPE_CHECKING:
+    from .align import Alignment, FrameMapping
+    from .confidence import MatchConfidence
 
 Progress = Callable[[int, int, str], None]
 TIMELINES = ("a", "b", "path")
@@ -57,16 +66,19 @@ def plan_timeline(
     times_b: Sequence[float] | np.ndarray,
     *,
     timeline: str = "a",
-    fps: float,
+    fps: float | None = None,
     b_to_a: Sequence[int] | np.ndarray | None = None,
     path: tuple[Sequence[int], Sequence[int]] | None = None,
     span: tuple[float, float] | None = None,
+    frame_times: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time in A, time in B, index of the nearest embedded A frame) for every output frame.
+    """(time in A, time in B, index of the embedded A frame at or before) for every output frame.
 
-    Times are seconds from each video's first frame, non-decreasing on both sides. ``span``:
-    the leading video's first and last frame times (default: its first and last embedded
-    frames); beyond the embedded frames the nearest match holds.
+    Times are seconds from each video's first frame, non-decreasing on both sides. With
+    ``fps=None`` the leading video shows each of its frames once: ``frame_times`` (the times of
+    all its decoded frames; default its embedded frames). A grid at ``fps`` instead samples it
+    from ``span`` (default: its first and last embedded frames); beyond the embedded frames the
+    nearest match holds.
     """
     ta, tb = _as_times(times_a, "times_a"), _as_times(times_b, "times_b")
     if timeline not in TIMELINES:
@@ -83,15 +95,23 @@ def plan_timeline(
     if timeline == "b":
         if b_to_a is None:
             raise ConfigError("timeline 'b' needs b_to_a, the mapping from B's frames to A's")
-        out_b, out_a, lead = plan_timeline(b_to_a, tb, ta, timeline="a", fps=fps, span=span)
+        out_b, out_a, lead = plan_timeline(
+            b_to_a, tb, ta, timeline="a", fps=fps, span=span, frame_times=frame_times
+        )
         return out_a, out_b, np.asarray(_as_map(b_to_a, tb.size, ta.size, "b_to_a"))[lead]
     matched = tb[_as_map(a_to_b, ta.size, tb.size, "a_to_b")]
-    first, last = span if span is not None else (ta[0], ta[-1])
-    count = max(1, int(math.floor((last - first) * fps + 1e-6)) + 1)
-    out_a = first + np.arange(count) / fps
+    if fps is None:
+        # The leader's own frames, each once: a grid at its nominal rate drifts off its frames
+        # wherever the file's timing is not exactly that rate (a rate of 30.0009 for frames 1/30 s
+        # apart showed frame 0 twice and never the last).
+        out_a = ta if frame_times is None else _as_times(frame_times, "frame_times")
+    else:
+        first, last = span if span is not None else (ta[0], ta[-1])
+        count = max(1, int(math.floor((last - first) * fps + 1e-6)) + 1)
+        out_a = first + np.arange(count) / fps
     # A monotone mapping interpolated stays monotone: B never jumps back.
     out_b = np.maximum.accumulate(np.interp(out_a, ta, matched))
-    nearest = np.clip(np.searchsorted(ta, out_a, side="right") - 1, 0, ta.size - 1)
+    nearest = np.clip(np.searchsorted(ta, out_a + 1e-9, side="right") - 1, 0, ta.size - 1)
     return out_a, out_b, nearest
 
 
@@ -105,15 +125,18 @@ class _Cursor:
         self._frames, self._times = next(self._chunks)  # open_video has checked one frame decodes
 
     def at(self, t: float) -> tuple[np.ndarray, int, float]:
-        """(frame, frame number in the file, its time): the last frame at or before ``t``."""
-        while self._times[-1] <= t + 1e-9:
+        """(frame, frame number in the file, its time): the frame nearest to ``t`` (the later
+        one on a tie), so a time a hair off a frame's own still shows that frame."""
+        while self._times[-1] <= t:
             nxt = next(self._chunks, None)
             if nxt is None:
                 break
-            # The old chunk's last frame stays in front: a time before the new chunk shows it.
+            # The old chunk's last frame stays in front: a time before the new chunk may show it.
             self._frames = np.concatenate([self._frames[-1:], nxt[0]])
             self._times = np.concatenate([self._times[-1:], nxt[1]])
-        k = max(int(np.searchsorted(self._times, t + 1e-9, side="right")) - 1, 0)
+        k = max(int(np.searchsorted(self._times, t, side="right")) - 1, 0)
+        if k + 1 < len(self._times) and self._times[k + 1] - t <= t - self._times[k]:
+            k += 1
         shown = float(self._times[k])
         j = min(int(np.searchsorted(self.times, shown - 1e-9)), len(self._numbers) - 1)
         return self._frames[k], int(self._numbers[j]), shown
@@ -162,7 +185,7 @@ def write_side_by_side(
     timeline: str = "a",
     b_to_a: Sequence[int] | np.ndarray | None = None,
     path: tuple[Sequence[int], Sequence[int]] | None = None,
-    similarity: Sequence[float] | np.ndarray | None = None,
+    confidence: Sequence[float] | np.ndarray | None = None,
     gap: int = 8,
     on_progress: Progress | None = None,
 ) -> Path:
@@ -170,9 +193,11 @@ def write_side_by_side(
 
     ``a_to_b`` (and ``b_to_a``, ``path``) index the embedded frames, whose times in seconds
     are ``times_a`` and ``times_b`` (what ``embed_video`` returns). ``height``: output height
-    in pixels (each side keeps its aspect ratio). ``fps``: output rate; default A's frame rate
-    for timeline "a", B's for "b", and the embedding rate for "path". ``similarity``: per
-    embedded frame of the leading video, shown as the match confidence.
+    in pixels (each side keeps its aspect ratio). ``fps``: output rate; by default every frame
+    of the leading video once (A for timeline "a", B for "b"), and the embedding rate for
+    "path". ``confidence``: per embedded frame of the leading video, the probability that its
+    match is right, shown as "match 87%" (NaN: "no match").
+    Most callers want `export_alignment`, which takes these from an alignment.
     """
     if not (isinstance(height, int) and 16 <= height <= 4320):
         raise ConfigError(f"height must be a whole number of pixels from 16 to 4320, got {height!r}")
@@ -180,26 +205,26 @@ def write_side_by_side(
         raise ConfigError(f"fps must be between 0 and 240, got {fps!r}")
     height += height % 2
     ta, tb = _as_times(times_a, "times_a"), _as_times(times_b, "times_b")
-    if fps is None:
+    rate = fps
+    if rate is None:
         if timeline == "path":
             step = np.median(np.diff(ta)) if ta.size > 1 else 0.1
-            fps = 1.0 / step if step > 0 else 10.0
+            rate = 1.0 / step if step > 0 else 10.0
         else:
-            fps = probe_video(path_b if timeline == "b" else path_a).fps
-        fps = float(min(max(fps, 1.0), 120.0))
+            rate = probe_video(path_b if timeline == "b" else path_a).fps
+        rate = float(min(max(rate, 1.0), 120.0))
     cur_a = _Cursor(path_a, _display_size(path_a, height))
     cur_b = _Cursor(path_b, _display_size(path_b, height))
     leader = cur_b if timeline == "b" else cur_a
     span = (float(leader.times[0]), float(leader.times[-1]))
     out_a, out_b, lead = plan_timeline(
-        a_to_b, ta, tb, timeline=timeline, fps=fps, b_to_a=b_to_a, path=path, span=span
-    )
-    sim = None if similarity is None else np.asarray(similarity, dtype=np.float64).reshape(-1)
-    if timeline == "b" and sim is not None:
-        lead_b = np.clip(np.searchsorted(tb, out_b, side="right") - 1, 0, tb.size - 1)
-        sim_at = sim[np.clip(lead_b, 0, sim.size - 1)]
-    else:
-        sim_at = None if sim is None else sim[np.clip(lead, 0, sim.size - 1)]
+        a_to_b, ta, tb, timeline=timeline, fps=fps, b_to_a=b_to_a, path=path, span=span,
+        frame_times=leader.times,
+    )  # fmt: skip
+    conf = None if confidence is None else np.asarray(confidence, dtype=np.float64).reshape(-1)
+    if conf is not None and timeline == "b":
+        lead = np.clip(np.searchsorted(tb, out_b + 1e-9, side="right") - 1, 0, tb.size - 1)
+    conf_at = None if conf is None else conf[np.clip(lead, 0, conf.size - 1)]
     label = _Label(height)
     total = len(out_a)
 
@@ -208,7 +233,9 @@ def write_side_by_side(
         for i in range(total):
             fa, na, sa = cur_a.at(out_a[i])
             fb, nb, sb = cur_b.at(out_b[i])
-            match = "" if sim_at is None else f"  match {sim_at[i]:.2f}"
+            match = ""
+            if conf_at is not None:
+                match = "  no match" if not np.isfinite(conf_at[i]) else f"  match {100 * conf_at[i]:.0f}%"
             fa = label(fa, f"A  frame {na}  {sa:.2f} s")
             fb = label(fb, f"B  frame {nb}  {sb:.2f} s{match}")
             if spacer is None:
@@ -217,7 +244,42 @@ def write_side_by_side(
             if on_progress and (i % 16 == 0 or i == total - 1):
                 on_progress(i + 1, total, f"writing the side-by-side video: frame {i + 1} of {total}")
 
-    return write_video(out, frames(), fps)
+    return write_video(out, frames(), rate)
 
 
-__all__ = ["TIMELINES", "plan_timeline", "write_side_by_side"]
+def export_alignment(
+    out: str | os.PathLike,
+    path_a: str | os.PathLike,
+    path_b: str | os.PathLike,
+    alignment: Alignment,
+    mapping: FrameMapping,
+    times_a: Sequence[float] | np.ndarray,
+    times_b: Sequence[float] | np.ndarray,
+    *,
+    timeline: str = "a",
+    confidence: MatchConfidence | None = None,
+    height: int = 360,
+    fps: float | None = None,
+    on_progress: Progress | None = None,
+) -> Path:
+    """The side-by-side video of an alignment: the one export the CLI and the app both call.
+
+    ``times_a``/``times_b``: seconds of the embedded frames that ``alignment`` indexes.
+    ``confidence`` (`carl_core.confidence.match_confidence`): shown for the leading video's
+    frames; frames the alignment leaves unmatched read "no match". Other arguments as in
+    `write_side_by_side`.
+    """
+    conf = None
+    if confidence is not None:
+        lead_b = timeline == "b"
+        values = confidence.b if lead_b else confidence.a
+        covered = mapping.covered_b if lead_b else mapping.covered_a
+        conf = np.where(covered, values, np.nan)
+    return write_side_by_side(
+        out, path_a, path_b, mapping.a_to_b, times_a, times_b,
+        height=height, fps=fps, timeline=timeline, b_to_a=mapping.b_to_a,
+        path=(alignment.path_a, alignment.path_b), confidence=conf, on_progress=on_progress,
+    )  # fmt: skip
+
+
+__all__ = ["TIMELINES", "export_alignment", "plan_timeline", "write_side_by_side"]

@@ -51,6 +51,7 @@ class FusedModel(CARLModel):
         nn.Module.__init__(self)  # CARLModel.__init__ would build one stream
         self.cfg = cfg
         self.pose = CARLModel(dataclasses.replace(cfg, visual_stream=None))
+        assert cfg.visual_stream is not None, "a fused model names its visual stream"
         self.visual = ImageNetFeatures(
             cfg.visual_stream, weights=cfg.backbone_weights, image_size=cfg.image_size
         )
@@ -67,7 +68,7 @@ class FusedModel(CARLModel):
         self.visual.eval()  # frozen, BatchNorm statistics included
         return self
 
-    def forward(self, *args, **kwargs) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, *args, **kwargs) -> torch.Tensor:
         return self.pose(*args, **kwargs)
 
     def fuse(self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray) -> np.ndarray:

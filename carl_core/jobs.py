@@ -308,8 +308,12 @@ class JobManager:
         lock.unlink(missing_ok=True)
         return None
 
-    def status(self, run_dir: str | os.PathLike) -> JobStatus:
-        """The run's state from its files; a run whose process vanished reads as ``died``."""
+    def status(self, run_dir: str | os.PathLike, *, with_log: bool = True) -> JobStatus:
+        """The run's state from its files; a run whose process vanished reads as ``died``.
+
+        ``with_log=False`` leaves ``losses`` and ``metrics`` empty: the step log grows with the
+        run, and a list of runs does not need it.
+        """
         run_dir = Path(run_dir)
         raw = _read_json(run_dir / STATUS) or {}
         job = _read_json(run_dir / JOB) or {}
@@ -342,22 +346,35 @@ class JobManager:
                     "the training process ended without a word (killed or out of memory); "
                     f"see {run_dir / OUTPUT}. Resume it from its last checkpoint if it has one."
                 )
-        st.losses = read_losses(run_dir)
-        st.metrics = _read_json(run_dir / METRICS)
+        if with_log:
+            st.losses = read_losses(run_dir)
+            st.metrics = _read_json(run_dir / METRICS)
         return st
 
-    def runs(self) -> list[JobStatus]:
+    def runs(self, *, with_log: bool = True) -> list[JobStatus]:
         """Every run under ``root/runs``, newest first."""
         if not self.runs_dir.is_dir():
             return []
         dirs = [d for d in self.runs_dir.iterdir() if (d / JOB).is_file()]
         dirs.sort(key=lambda d: (d / JOB).stat().st_mtime, reverse=True)
-        return [self.status(d) for d in dirs]
+        return [self.status(d, with_log=with_log) for d in dirs]
+
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Changes whenever a run's status or checkpoint changes (stat calls only, no reading):
+        a key for caching what the runs' files say."""
+
+        def stamp(path: Path) -> int:
+            return path.stat().st_mtime_ns if path.exists() else 0
+
+        if not self.runs_dir.is_dir():
+            return ()
+        runs = sorted(self.runs_dir.iterdir())
+        return tuple((d.name, stamp(d / STATUS), stamp(d / "last.pt")) for d in runs)
 
     def checkpoints(self) -> list[tuple[str, Path]]:
         """(label, last.pt) of every run that finished or was stopped with a checkpoint, newest first."""
         out = []
-        for st in self.runs():
+        for st in self.runs(with_log=False):
             if not st.running and st.checkpoint is not None and st.state in ("done", "stopped"):
                 what = "trained" if st.state == "done" else f"stopped at step {st.step}"
                 out.append((f"{st.name} ({what})", st.checkpoint))
@@ -441,19 +458,27 @@ def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 
 class _Reporter:
-    """Turns the trainer's callbacks into status.json, with time left per phase."""
+    """Turns the trainer's callbacks into status.json: the phase under way (a field, set when
+    the trainer enters it), its progress, and its time left (estimated here, and only here)."""
 
     def __init__(self, run_dir: Path, started: float):
         self.run_dir = run_dir
         self.state: dict[str, Any] = {"state": "starting", "pid": os.getpid(), "started": started}
+        self.current = "starting"
         self.phase_start: tuple[str, float, int] | None = None
 
     def write(self, **values: Any) -> None:
         self.state.update(values)
         _write_status(self.run_dir, self.state)
 
-    def phase(self, name: str, done: int, total: int, message: str) -> None:
-        now = time.time()
+    def enter(self, name: str) -> None:
+        """A new phase: "caching", "training" or "evaluating"."""
+        self.current = name
+        self.write(state=name, done=0, phase_total=0, eta_s=None)
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        """Progress within the current phase."""
+        now, name = time.time(), self.current
         if self.phase_start is None or self.phase_start[0] != name:
             self.phase_start = (name, now, done)
         _, t0, d0 = self.phase_start
@@ -486,10 +511,9 @@ def run_job(run_dir: str | os.PathLike) -> int:
         rep.write(state="starting", message="loading the data and the model", error=None)
 
         def on_progress(done: int, total: int, message: str) -> None:
-            phase = "caching" if message.startswith("caching") else "training"
-            if phase == "caching" and rep.stop_requested():
+            if rep.current == "caching" and rep.stop_requested():  # the step loop polls on its own
                 raise _Stopped
-            rep.phase(phase, done, total, message)
+            rep.progress(done, total, message)
 
         config = CarlConfig.from_dict(job["config"])
         trainer = Trainer(
@@ -499,6 +523,7 @@ def run_job(run_dir: str | os.PathLike) -> int:
             device=job.get("device", "auto"),
             resume=bool(job.get("resume")),
             on_progress=on_progress,
+            on_phase=rep.enter,
             should_stop=rep.stop_requested,
         )
         result = trainer.run()
@@ -508,7 +533,8 @@ def run_job(run_dir: str | os.PathLike) -> int:
             )
             return 0
         if job.get("evaluate"):
-            rep.write(state="evaluating", message="checking for labels to evaluate on", eta_s=None)
+            rep.enter("evaluating")
+            rep.write(message="checking for labels to evaluate on")
             _evaluate(job, run_dir, rep)
         rep.write(
             state="done",
@@ -552,7 +578,7 @@ def _evaluate(job: dict[str, Any], run_dir: Path, rep: _Reporter) -> None:
     def on_progress(done: int, total: int, message: str) -> None:
         if rep.stop_requested():
             raise _Stopped
-        rep.phase("evaluating", done, total, f"evaluating: {message}")
+        rep.progress(done, total, message)
 
     try:
         model = load_checkpoint(run_dir / "last.pt", device=job.get("device"))

@@ -489,7 +489,7 @@ def _timeline(
     keys[:, _NONNEG] = np.maximum(keys[:, _NONNEG], 0.0)
     if action.cyclic:
         keys[-1] = ready
-    tempo = math.exp(_u(rng, np.log(cfg.tempo)))
+    tempo = math.exp(_u(rng, (math.log(cfg.tempo[0]), math.log(cfg.tempo[1]))))
     amp = _u(rng, cfg.amplitude)
     alternate = rng.random() < action.alternate
 
@@ -714,7 +714,7 @@ def _flip(image: np.ndarray, world: np.ndarray, rng: np.random.Generator, t: int
     """The estimate faces the wrong way for a while: labels swap sides and depth turns over."""
     done = 0
     for _ in range(int(rng.integers(1, 4))):
-        n = int(min(t // 3, rng.integers(4, 60)))
+        n = min(t // 3, int(rng.integers(4, 60)))
         s = int(rng.integers(0, max(t - n, 1)))
         sl = slice(s, s + n)
         image[sl] = image[sl][:, MIRROR]
@@ -1019,13 +1019,12 @@ def _movement(
     q = PchipInterpolator(tl.times, tl.poses, axis=0)(tau)
     labels = tl.labels[np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)]
     # Fidgeting: always a little, more while idle before and after the action.
-    idle = ((tau < tl.start) | (tau > tl.end)).astype(float)
-    idle = np.convolve(idle, np.ones(9) / 9, mode="same")
+    idle_frames = np.convolve(((tau < tl.start) | (tau > tl.end)).astype(float), np.ones(9) / 9, mode="same")
     fid = (
         _smooth_noise(r_move, t, len(CHANNELS), 0.6 * fps)
         * _FIDGET
         * cfg.fidget
-        * (0.4 + 1.6 * idle)[:, None]
+        * (0.4 + 1.6 * idle_frames)[:, None]
     )
     q = q + fid
     q[:, _NONNEG] = np.maximum(q[:, _NONNEG], 0.0)

@@ -78,7 +78,7 @@ class FixedPoses(PoseSource):
             raise DataError("the training set holds no pose sequences")
         self.items = items
         self.names = [it.name for it in items]
-        self.actions = [it.action for it in items]
+        self.actions: list[int | None] = [it.action for it in items]
 
     def get(self, epoch: int, i: int) -> PoseItem:
         return self.items[i]
@@ -101,7 +101,7 @@ class SyntheticMotion(PoseSource):
     def pair(self, epoch: int, i: int) -> tuple[PoseItem, PoseItem]:
         from .motion import sample_motion_pair
 
-        action = self.all_names[self.actions[i]]
+        action = self.action_names[i % len(self.action_names)]
         a, b = sample_motion_pair(action, np.random.default_rng([self.seed, epoch, i, 5]))
         return tuple(  # type: ignore[return-value]
             _item(s.pose, self.facing, self.names[i], s.action, s.labels) for s in (a, b)

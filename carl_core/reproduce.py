@@ -152,7 +152,7 @@ def _check_dataset(dataset: str) -> None:
 
 def _split(root: Path, dataset: str, split: str, classes: str = "gym99") -> list[VideoRecord]:
     if dataset == "finegym":
-        pkl = root / (f"{classes}_train_v1.0.pkl" if split == "train" else f"{classes}_val.pkl")
+        pkl: Path | None = root / (f"{classes}_train_v1.0.pkl" if split == "train" else f"{classes}_val.pkl")
     else:
         pkl = split_file(root, split)
     if pkl is None or not pkl.is_file():
@@ -193,13 +193,13 @@ def reproduce(
         raise DataError(f"dataset folder not found: {root} (it must hold {WHERE_FROM[dataset]})")
     started = time.time()
     plan = recipe(dataset, config) if isinstance(config, str) else config
-    config = plan.config
+    cfg = plan.config
     if epochs is not None:
         if epochs < 0:
             raise ConfigError(f"--epochs must be 0 or more, not {epochs}")
-        config = config.with_overrides(train={"epochs": epochs})
+        cfg = cfg.with_overrides(train={"epochs": epochs})
     if overrides:
-        config = config.with_overrides(**overrides)
+        cfg = cfg.with_overrides(**overrides)
     train_records = _split(root, dataset, "train")
     from .checkpoint import load_checkpoint
     from .train import resolve_device, train
@@ -212,19 +212,19 @@ def reproduce(
         run_dir = out / "run"
         resume = (run_dir / "last.pt").is_file()
         if resume:
-            _check_same_run(run_dir, config)
-        result = train(config, train_records, run_dir, device=device, resume=resume, on_progress=on_progress)
+            _check_same_run(run_dir, cfg)
+        result = train(cfg, train_records, run_dir, device=device, resume=resume, on_progress=on_progress)
         if _rank() != 0:
             return None
         checkpoint = result.checkpoint
         model_source = {
             "trained": str(run_dir),
             "configuration": plan.name,
-            "preset": config.preset,
-            "epochs": config.train.epochs,
+            "preset": cfg.preset,
+            "epochs": cfg.train.epochs,
             "steps": result.steps,
             "final_loss": result.losses[-1] if result.losses else None,
-            "config": config.to_dict(),
+            "config": cfg.to_dict(),
         }
     model = load_checkpoint(checkpoint, device=resolve_device(device))
     metrics = evaluate(
@@ -233,7 +233,7 @@ def reproduce(
         model,
         probe=plan.probe,
         backend=plan.backend,
-        seed=config.train.seed,
+        seed=cfg.train.seed,
         on_progress=on_progress,
     )
     results = {

@@ -101,7 +101,7 @@ def _allowed() -> dict[tuple[str, str], Any]:
     for core in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 spell the module differently
         allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
         allowed[(f"{core}.multiarray", "scalar")] = multiarray.scalar
-        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer
+        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer  # type: ignore[attr-defined]
     for name in dir(torch):
         value = getattr(torch, name, None)
         # dtypes (torch.float32) and the legacy typed storages (torch.LongStorage) that tag

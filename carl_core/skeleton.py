@@ -139,17 +139,18 @@ class PoseSequence:
         """Write to an ``.npz`` atomically."""
         path = Path(path)
         with atomic_open(path) as f:
-            np.savez(
-                f,
-                image=self.image.astype(np.float32),
-                world=self.world.astype(np.float32),
-                status=self.status.astype(np.uint8),
-                times=self.times.astype(np.float64),
-                indices=self.indices.astype(np.int64),
-                size=np.array([self.width, self.height], dtype=np.int64),
-                meta=np.array(sorted(f"{k}={v}" for k, v in self.meta.items()), dtype=str),
-                **({} if self.blank is None else {"blank": self.blank.astype(bool)}),
-            )
+            arrays: dict[str, np.ndarray] = {
+                "image": self.image.astype(np.float32),
+                "world": self.world.astype(np.float32),
+                "status": self.status.astype(np.uint8),
+                "times": self.times.astype(np.float64),
+                "indices": self.indices.astype(np.int64),
+                "size": np.array([self.width, self.height], dtype=np.int64),
+                "meta": np.array(sorted(f"{k}={v}" for k, v in self.meta.items()), dtype=str),
+            }
+            if self.blank is not None:
+                arrays["blank"] = self.blank.astype(bool)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keywords as bool
         return path
 
     @classmethod

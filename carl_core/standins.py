@@ -175,10 +175,10 @@ def _finegym(root: Path, size: StandinSize, rng: np.random.Generator, step: Step
     for classes in GYM_CLASSES:
         for split, fname in (("train", f"{classes}_train_v1.0.pkl"), ("val", f"{classes}_val.pkl")):
             dataset = []
-            for i, (event, video_file, seq_len, elements) in enumerate(events[split]):
+            for i, (event, video_file, seq_len, element_of) in enumerate(events[split]):
                 frame_label = -1 * torch.ones(seq_len)  # as finegym_process.py: float, -1 unlabelled
-                for f in np.flatnonzero(elements >= 0):
-                    frame_label[f] = _element_class(classes, int(elements[f]))
+                for f in np.flatnonzero(element_of >= 0):
+                    frame_label[f] = _element_class(classes, int(element_of[f]))
                 dataset.append(
                     {
                         "id": i,

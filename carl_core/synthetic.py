@@ -1,4 +1,4 @@
-"""Procedural action videos with frame-level phase labels.
+"""Procedural action videos with frame-level phase labels (painted by ``synthetic_render.py``).
 
 Small, fast, fully deterministic stand-ins for PennAction and Pouring: a stick figure doing
 squats, lateral arm raises, jumping jacks or a ball throw, and a bottle pouring into a cup.
@@ -12,6 +12,8 @@ pauses, idle time at both ends, colours, limb thickness, background (colour, gra
 texture, clutter), scale, position, facing direction, camera shake and sensor noise. All random
 choices are drawn up front from one ``numpy.random.Generator``, so a seed fixes a video, and
 frames are rendered lazily one at a time (numpy only), so long videos stream in constant memory.
+They are encoded deterministically (``write_video(deterministic=True)``): a seed fixes the
+file's bytes too, in any process (and on any machine, as far as x264's SIMD code is bit-exact).
 
 ``make_dataset`` writes the authors' processed layout (``videos/*.mp4``, ``train.pkl`` and
 ``val.pkl`` as PennAction's ``(videos, action_to_indices)``, plus ``info.json``), so the
@@ -20,6 +22,7 @@ same loaders and evaluation protocols run on it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing
@@ -39,78 +42,10 @@ import numpy as np
 from .errors import ConfigError
 from .io import atomic_open, atomic_write_text
 from .progress import Progress
+from .synthetic_render import Box, Capsule, Op, VideoPlan, background_image, camera_shake, random_colour
+from .video_writer import write_video
 
 Params = Mapping[str, float]
-
-
-# --------------------------------------------------------------------------- drawing primitives
-@dataclass(frozen=True)
-class Capsule:
-    """A segment with round caps (a disc when both ends coincide), in body units, y up."""
-
-    ax: float
-    ay: float
-    bx: float
-    by: float
-    r: float
-    colour: str
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned rectangle, in body units, y up."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    colour: str
-
-
-Op = Capsule | Box
-
-
-def _draw_capsule(canvas: np.ndarray, ax: float, ay: float, bx: float, by: float, r: float, col: np.ndarray):
-    """Paint a capsule (pixel coordinates) over its bounding box only; few numpy calls, in place."""
-    h, w = canvas.shape[:2]
-    x0, x1 = max(int(min(ax, bx) - r - 1.0), 0), min(int(max(ax, bx) + r + 2.0), w)
-    y0, y1 = max(int(min(ay, by) - r - 1.0), 0), min(int(max(ay, by) + r + 2.0), h)
-    if x0 >= x1 or y0 >= y1:
-        return
-    # arange over float bounds can round up to one element more than the box holds: trimmed.
-    px = np.arange(x0 - ax, x1 - ax, 1.0, dtype=np.float32)[None, : x1 - x0]
-    py = np.arange(y0 - ay, y1 - ay, 1.0, dtype=np.float32)[: y1 - y0, None]
-    dx, dy = bx - ax, by - ay
-    ll = dx * dx + dy * dy
-    if ll > 1e-6:
-        t = px * np.float32(dx / ll) + py * np.float32(dy / ll)
-        np.clip(t, 0.0, 1.0, out=t)
-        ex, ey = px - t * np.float32(dx), py - t * np.float32(dy)
-        d = ex * ex
-        d += ey * ey
-    else:
-        d = px * px + py * py
-    np.sqrt(d, out=d)
-    # Coverage falls off linearly over one pixel of distance: cheap anti-aliasing.
-    alpha = np.float32(r + 0.5) - d
-    np.clip(alpha, 0.0, 1.0, out=alpha)
-    region = canvas[y0:y1, x0:x1]
-    region += alpha[..., None] * (col - region)
-
-
-def _draw_box(canvas: np.ndarray, x0: float, y0: float, x1: float, y1: float, col: np.ndarray):
-    h, w = canvas.shape[:2]
-    i0, i1 = max(int(math.floor(y0)), 0), min(int(math.ceil(y1)) + 1, h)
-    j0, j1 = max(int(math.floor(x0)), 0), min(int(math.ceil(x1)) + 1, w)
-    if j0 >= j1 or i0 >= i1:
-        return
-    xs = np.arange(j0, j1, dtype=np.float32)
-    ys = np.arange(i0, i1, dtype=np.float32)
-    cx = np.clip(np.minimum(xs - x0 + 0.5, x1 - xs + 0.5), 0.0, 1.0)
-    cy = np.clip(np.minimum(ys - y0 + 0.5, y1 - ys + 0.5), 0.0, 1.0)
-    alpha = cy[:, None] * cx[None, :]
-    region = canvas[i0:i1, j0:j1]
-    region += alpha[..., None] * (col - region)
 
 
 # --------------------------------------------------------------------------- figures and scenes
@@ -454,130 +389,6 @@ def _sample_timeline(action: Action, n: int, rng: np.random.Generator, cfg: Synt
     return Timeline(labels, np.concatenate(progress))
 
 
-# --------------------------------------------------------------------------- appearance
-def _random_colour(rng: np.random.Generator, bright: bool) -> np.ndarray:
-    """A saturated-ish colour, bright or dark, so the figure stands out from its background."""
-    hue = rng.uniform(0, 2 * np.pi)
-    sat = rng.uniform(0.25, 0.9)
-    val = rng.uniform(170, 250) if bright else rng.uniform(15, 95)
-    rgb = val * (1 - sat * 0.5 * (1 - np.cos(hue - np.array([0.0, 2.1, 4.2]))))
-    return rgb.astype(np.float32)
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
-    """Low-frequency noise in [-1, 1]: a coarse random grid, bilinearly upsampled."""
-    grid = rng.uniform(-1, 1, size=(cells + 1, cells + 1)).astype(np.float32)
-    yi, xi = np.linspace(0, cells, h, dtype=np.float32), np.linspace(0, cells, w, dtype=np.float32)
-    y0, x0 = np.minimum(yi.astype(int), cells - 1), np.minimum(xi.astype(int), cells - 1)
-    fy, fx = (yi - y0)[:, None], (xi - x0)[None, :]
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-    bot = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-    return top * (1 - fy) + bot * fy
-
-
-def _background(rng: np.random.Generator, h: int, w: int, ground: float) -> np.ndarray:
-    base = rng.uniform(20, 235, size=3).astype(np.float32)
-    other = np.clip(base + rng.normal(0, 45, size=3), 0, 255).astype(np.float32)
-    kind = rng.choice(["solid", "gradient", "floor"])
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = base
-    if kind == "gradient":
-        ang = rng.uniform(0, 2 * np.pi)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        t = (np.cos(ang) * xx / w + np.sin(ang) * yy / h)[..., None]
-        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-        img = base + t * (other - base)
-    elif kind == "floor":
-        img[int(ground + rng.uniform(-2, 4)) :] = other
-    tex = rng.uniform(0, 30)
-    img += tex * _smooth_noise(rng, h, w, int(rng.integers(3, 12)))[..., None]
-    img += rng.uniform(0, 8) * _smooth_noise(rng, h, w, int(rng.integers(12, 24)))[..., None]
-    for _ in range(int(rng.integers(0, 4))):  # static clutter: blurry blobs the model must ignore
-        col = np.clip(img.mean((0, 1)) + rng.normal(0, 40, size=3), 0, 255).astype(np.float32)
-        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.04, 0.15) * min(h, w)
-        yy, xx = np.ogrid[0:h, 0:w]
-        a = np.clip((r - np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)) / 3.0, 0, 1).astype(np.float32)
-        img += rng.uniform(0.2, 0.6) * a[..., None] * (col - img)
-    return np.clip(img, 0, 255).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- a video, planned
-@dataclass
-class VideoPlan:
-    """Everything random about one video, drawn up front; ``frames()`` renders it lazily."""
-
-    action: Action
-    timeline: Timeline
-    size: tuple[int, int]
-    background: np.ndarray  # float32 (H + 2 pad, W + 2 pad, 3)
-    pad: int
-    colours: dict[str, np.ndarray]
-    limb: float  # limb radius in body units
-    scale: float  # pixels per body unit
-    origin: tuple[float, float]  # pixel position of body (0, 0) in the padded canvas
-    flip: float  # +1 faces right, -1 faces left
-    shake: np.ndarray  # int (n, 2): per-frame camera offset (dy, dx)
-    noise_sigma: float
-    noise_seed: int
-    noise_offset: np.ndarray  # int (n, 2): where each frame's noise window starts
-    _noise: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.timeline.labels
-
-    def __len__(self) -> int:
-        return len(self.timeline.labels)
-
-    def render(self, i: int) -> np.ndarray:
-        """Frame ``i`` as uint8 (H, W, 3); a pure function of the plan and ``i``."""
-        canvas = self.background.copy()
-        s, (ox, oy), f = self.scale, self.origin, self.flip
-        phase, u = int(self.timeline.labels[i]), float(self.timeline.progress[i])
-        for op in self.action.ops(phase, u, self.limb):
-            col = self.colours[op.colour]
-            if isinstance(op, Capsule):
-                x0, y0, x1, y1 = ox + f * s * op.ax, oy - s * op.ay, ox + f * s * op.bx, oy - s * op.by
-                _draw_capsule(canvas, x0, y0, x1, y1, max(op.r * s, 0.6), col)
-            else:
-                xa, xb = sorted((ox + f * s * op.x0, ox + f * s * op.x1))
-                _draw_box(canvas, xa, oy - s * op.y1, xb, oy - s * op.y0, col)
-        h, w = self.size
-        dy, dx = (int(v) + self.pad for v in self.shake[i])
-        frame = canvas[dy : dy + h, dx : dx + w]
-        if self.noise_sigma > 0:
-            # A window of one noise field per video, at a random place per frame: as good as
-            # fresh noise to the eye and to a network, and far cheaper to draw.
-            ny, nx = self.noise_offset[i]
-            frame = frame + self._noise_field()[ny : ny + h, nx : nx + w]
-        np.clip(frame, 0, 255, out=frame)
-        return frame.astype(np.uint8)
-
-    def _noise_field(self) -> np.ndarray:
-        if self._noise is None:
-            h, w = self.size
-            rng = np.random.default_rng(self.noise_seed)
-            shape = (h + h // 2, w + w // 2, 3)
-            self._noise = rng.standard_normal(shape, dtype=np.float32) * np.float32(self.noise_sigma)
-        return self._noise
-
-    def frames(self) -> Iterator[np.ndarray]:
-        """All frames in order, one at a time."""
-        for i in range(len(self)):
-            yield self.render(i)
-
-
-def _shake(rng: np.random.Generator, n: int, amplitude: float) -> np.ndarray:
-    """A smooth random walk (hand-held camera), clipped to +-amplitude pixels."""
-    if amplitude < 0.5:
-        return np.zeros((n, 2), np.int64)
-    steps = rng.normal(0, amplitude * 0.35, size=(n, 2))
-    pos = np.zeros((n, 2))
-    for t in range(1, n):
-        pos[t] = 0.85 * pos[t - 1] + steps[t]
-    return np.clip(np.rint(pos), -amplitude, amplitude).astype(np.int64)
-
-
 def plan_video(
     action: str | Action, rng: np.random.Generator, cfg: SynthConfig, timeline: Timeline | None = None
 ) -> VideoPlan:
@@ -598,19 +409,19 @@ def plan_video(
         rng.uniform(half_left * scale + 1, w - half_right * scale - 1) if w > (x1 - x0) * scale + 2 else w / 2
     )
     ground = rng.uniform(y1 * scale + 1, h - 1 + y0 * scale) if h > (y1 - y0) * scale + 2 else h * 0.95
-    background = _background(rng, h + 2 * pad, w + 2 * pad, ground + pad)
+    background = background_image(rng, h + 2 * pad, w + 2 * pad, ground + pad)
     bright = float(background.mean()) < 128
-    body = _random_colour(rng, bright)
+    body = random_colour(rng, bright)
     colours = {
         "body": body,
         "far": (body * 0.65 + background.mean((0, 1)) * 0.35).astype(np.float32),
-        "head": body if rng.random() < 0.5 else _random_colour(rng, bright),
-        "ball": _random_colour(rng, bright),
+        "head": body if rng.random() < 0.5 else random_colour(rng, bright),
+        "ball": random_colour(rng, bright),
         "bottle": body,
-        "liquid": _random_colour(rng, not bright) if rng.random() < 0.3 else _random_colour(rng, bright),
-        "cup": _random_colour(rng, bright),
-        "table": _random_colour(rng, not bright),
-        "skin": _random_colour(rng, bright),
+        "liquid": random_colour(rng, not bright) if rng.random() < 0.3 else random_colour(rng, bright),
+        "cup": random_colour(rng, bright),
+        "table": random_colour(rng, not bright),
+        "skin": random_colour(rng, bright),
     }
     return VideoPlan(
         action=act,
@@ -623,7 +434,7 @@ def plan_video(
         scale=scale,
         origin=(float(cx) + pad, float(ground) + pad),
         flip=flip,
-        shake=_shake(rng, len(timeline.labels), amp),
+        shake=camera_shake(rng, len(timeline.labels), amp),
         noise_sigma=float(rng.uniform(0, cfg.noise)) if rng.random() < 0.6 else 0.0,
         noise_seed=int(rng.integers(2**62)),
         noise_offset=rng.integers(0, [h // 2 + 1, w // 2 + 1], size=(len(timeline.labels), 2)),
@@ -649,22 +460,29 @@ def write_synthetic_video(
     path: str | os.PathLike, action: str, seed: int = 0, cfg: SynthConfig | None = None
 ) -> tuple[Path, np.ndarray]:
     """Render one video of ``action`` from ``seed`` to ``path``; returns the path and labels."""
-    from .video import write_video
-
     cfg = cfg or SynthConfig()
     frames, labels = render_video(action, np.random.default_rng(seed), cfg)
-    return write_video(path, frames, cfg.fps, crf=cfg.crf), labels
+    return write_video(path, frames, cfg.fps, crf=cfg.crf, deterministic=True), labels
 
 
-def _render_job(job: tuple[str, str, np.random.SeedSequence, dict[str, Any]]) -> tuple[str, np.ndarray]:
-    """Worker: render and encode one dataset video (top-level so processes can run it)."""
-    from .video import write_video
+def _render_job(job: tuple[str, str, np.random.SeedSequence, dict[str, Any]]) -> tuple[np.ndarray, str]:
+    """Worker: render and encode one dataset video (top-level so processes can run it).
 
+    Returns its labels and a digest of the rendered frames (before encoding), so that a
+    dataset says what it holds whatever the encoder makes of it.
+    """
     path, action, seq, cfg_kw = job
     cfg = SynthConfig(**cfg_kw)
     frames, labels = render_video(action, np.random.default_rng(seq), cfg)
-    write_video(path, frames, cfg.fps, crf=cfg.crf)
-    return path, labels
+    digest = hashlib.blake2b(digest_size=16)
+
+    def hashed() -> Iterator[np.ndarray]:
+        for frame in frames:
+            digest.update(frame.tobytes())
+            yield frame
+
+    write_video(path, hashed(), cfg.fps, crf=cfg.crf, deterministic=True)
+    return labels, digest.hexdigest()
 
 
 def _config_from(kw: dict[str, Any]) -> SynthConfig:
@@ -703,19 +521,23 @@ def make_dataset(
     jobs = [(str(out / "videos" / f"{nm}.mp4"), a, s, cfg_kw) for nm, a, s in zip(names, actions, seqs)]
 
     labels: list[np.ndarray] = []
+    digests: list[str] = []
     workers = cfg.workers or min(2, os.cpu_count() or 1)
     if workers > 1 and n > 1:
         # Forking is fast, but unsafe once other threads run (an app, a trainer): spawn then.
         safe_fork = sys.platform == "linux" and threading.active_count() == 1
         ctx = multiprocessing.get_context("fork" if safe_fork else "spawn")
         with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
-            for i, (_, lab) in enumerate(pool.map(_render_job, jobs)):
+            for i, (lab, digest) in enumerate(pool.map(_render_job, jobs)):
                 labels.append(lab)
+                digests.append(digest)
                 if on_progress:
                     on_progress(i + 1, n, names[i])
     else:
         for i, job in enumerate(jobs):
-            labels.append(_render_job(job)[1])
+            lab, digest = _render_job(job)
+            labels.append(lab)
+            digests.append(digest)
             if on_progress:
                 on_progress(i + 1, n, names[i])
 
@@ -762,6 +584,7 @@ def make_dataset(
         "splits": {"train": int((~in_val).sum()), "val": int(in_val.sum())},
         "pkl_format": cfg.pkl_format,
         "config": {k: v for k, v in cfg_kw.items() if k != "workers"},
+        "frames_blake2b": dict(zip(names, digests)),  # of each video's rendered frames, before encoding
     }
     atomic_write_text(out / "info.json", json.dumps(info, indent=2))
     return out
@@ -796,8 +619,6 @@ def render_long_video(
     Frames stream from the renderer to the encoder one at a time, so memory stays flat however
     long the video; only the labels (one int per frame) are kept.
     """
-    from .video import write_video
-
     cfg = cfg or SynthConfig()
     if action not in ACTIONS:
         raise ConfigError(f"unknown synthetic action {action!r}; choose from {', '.join(ACTIONS)}")
@@ -812,7 +633,7 @@ def render_long_video(
             if on_progress and ((i + 1) % step == 0 or i + 1 == n):
                 on_progress(i + 1, n, "rendering")
 
-    return write_video(path, frames(), cfg.fps, crf=cfg.crf), plan.labels.copy()
+    return write_video(path, frames(), cfg.fps, crf=cfg.crf, deterministic=True), plan.labels.copy()
 
 
 def contact_sheet(frames: Sequence[np.ndarray], columns: int = 8) -> np.ndarray:

@@ -28,17 +28,17 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from .augment import AugmentConfig, apply_view, sample_view_params, two_views
+from .augment import AugmentConfig, two_views
 from .checkpoint import model_payload, read_checkpoint, save_checkpoint
 from .config import CarlConfig
 from .datasets import VideoRecord, load_dataset, read_record_frames
 from .devices import resolve_device
 from .errors import CarlError, CheckpointError, ConfigError, DataError
+from .feature_cache import FeatureCache
 from .fusion import build_model
 from .losses import scl_loss, weak_scl_loss
 from .model import CARLModel
 from .pose_data import PoseClips, PoseSource, pose_source
-from .preprocess import fit, normalize, to_float_frames
 from .progress import Progress, prefixed
 from .run_log import append_log, read_log, rewrite_log
 
@@ -99,50 +99,6 @@ class PixelClips(torch.utils.data.Dataset):
             "index": i,
             "label": -1 if r.action is None else int(r.action),
         }
-
-
-class FeatureCache:
-    """Frozen-backbone features of ``copies`` augmented renditions of each video, in float16."""
-
-    def __init__(self, feats: list[list[torch.Tensor]]):
-        self.feats = feats  # [video][copy] -> (L, C, h, w)
-
-    @classmethod
-    def build(
-        cls,
-        model: CARLModel,
-        records: list[VideoRecord],
-        config: CarlConfig,
-        device: torch.device,
-        on_progress: Progress | None = None,
-    ) -> FeatureCache:
-        from .runtime import fast_frozen_features
-
-        aug, size, copies = augment_config(config), config.model.image_size, config.train.feature_copies
-        frozen = fast_frozen_features(model)  # ONNX Runtime on CPU: several times PyTorch eager
-        feats = []
-        for i, r in enumerate(records):
-            frames = read_record_frames(r, np.arange(r.seq_len), size, config.data.fps)
-            fitted = fit(to_float_frames(frames), size)
-            gen = torch.Generator().manual_seed(config.train.seed * 1_000_003 + i)
-            per_copy = []
-            for _ in range(copies):
-                params = sample_view_params(aug, size, size, gen)
-                chunks = [
-                    frozen(normalize(apply_view(ch, params, size)).to(device)).half().cpu()
-                    for ch in fitted.split(config.model.frames_per_batch)
-                ]
-                per_copy.append(torch.cat(chunks))
-            feats.append(per_copy)
-            if on_progress:
-                on_progress(i + 1, len(records), f"cached features of {r.name}")
-        return cls(feats)
-
-    def sample(self, i: int, steps: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """(2, T) steps -> (2, T, C, h, w): each view from its own augmented copy."""
-        copies = self.feats[i]
-        pick = rng.choice(len(copies), size=2, replace=len(copies) < 2)
-        return torch.stack([copies[c][steps[v]] for v, c in enumerate(pick)])
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -274,6 +230,10 @@ class Trainer:
 
     ``resume=True`` continues ``run_dir/last.pt`` exactly where it stopped: weights, optimiser,
     step, log and random generators; only ``config.train.epochs`` may differ from the saved run.
+    ``on_progress(done, total, message)`` reports the phase under way, which ``on_phase(name)``
+    names as it starts: "caching" (the frozen-backbone features, cached-feature path only),
+    then "training". ``cache_dir``: where those features are kept across runs (True: the cache
+    root, ``carl_core.cache.default_cache_dir``; False: nowhere).
     """
 
     def __init__(
@@ -286,10 +246,13 @@ class Trainer:
         resume: bool = False,
         on_progress: Progress | None = None,
         on_log: Callable[[dict[str, Any]], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        cache_dir: str | os.PathLike | bool = True,
     ):
         self.run_dir = Path(run_dir)
         self.on_progress, self.on_log, self.should_stop = on_progress, on_log, should_stop
+        self.on_phase, self.cache_dir = on_phase, cache_dir
         self.rank, self.world = _dist_info()
         self.device = _process_device(resolve_device(device), self.world)
         self.state = _saved_state(self.run_dir, resume)
@@ -301,6 +264,8 @@ class Trainer:
         self.poses: PoseSource | None = None
         self.records: list[VideoRecord] = []
         if config.model.backbone == "pose":
+            if isinstance(data, list):
+                raise ConfigError("a pose model trains on a folder or a dataset path, not a list of records")
             self.poses = pose_source(data, config, on_progress=self._prefixed("poses"))
         else:
             self.records = _training_records(data, config)
@@ -342,6 +307,7 @@ class Trainer:
         cached = c.train.cached_features and self.poses is None and step < total
         cache = self._feature_cache() if cached else None
         skipped = sum(1 for h in history if h.get("skipped"))
+        self._enter("training")
         t0, stopped = time.time(), False
         self.model.train()
         while step < total and not stopped:
@@ -436,8 +402,15 @@ class Trainer:
         return step, history
 
     def _feature_cache(self) -> FeatureCache:
+        self._enter("caching")
         on_progress = prefixed(self.on_progress, "caching") if self.rank == 0 else None
-        return FeatureCache.build(self.model, self.records, self.config, self.device, on_progress)
+        return FeatureCache.build(
+            self.model, self.records, self.config, self.device, on_progress, cache_dir=self.cache_dir
+        )
+
+    def _enter(self, phase: str) -> None:
+        if self.on_phase is not None and self.rank == 0:
+            self.on_phase(phase)
 
     def _batches(self, epoch: int, within: int, cache: FeatureCache | None) -> Iterator[dict[str, Any]]:
         """This process's batches of ``epoch`` from its ``within``-th on."""

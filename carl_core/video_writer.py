@@ -1,9 +1,14 @@
 """Writing videos: RGB frames in, an H.264 (or other) file out, atomically.
 
 Frames stream to the encoder one by one, so memory does not grow with length; the file
-appears only when complete. ``threads=1`` makes the encoded bytes a pure function of the
-frames (x264's frame threads make its choices depend on the thread count, which depends on
-the machine), for data that must come out the same everywhere.
+appears only when complete.
+
+``deterministic=True`` makes the bytes a function of the frames alone, for data that must come
+out the same in every process and on every machine (``synthetic.py``). By default x264 is not:
+its output follows its thread count, which follows the CPUs a process may use, and its MB-tree
+rate control, run by its SIMD code, gave 8 different files in 40 encodes of the same 64 x 64
+frames on an AVX-512 machine here (none with MB-tree off, or with x264's plain C code). So:
+one thread and no MB-tree, at a small cost in speed and size.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def write_video(
     codec: str = "libx264",
     crf: int = 23,
     pix_fmt: str = "yuv420p",
-    threads: int = 0,
+    deterministic: bool = False,
 ) -> Path:
     """Encode RGB uint8 frames (H, W, 3) to ``path`` and return it.
 
@@ -74,8 +79,8 @@ def write_video(
     The container follows the suffix (.mp4, .mkv, .webm, .avi, .mov). The file appears
     only when complete (temporary file in the same folder, then ``os.replace``).
     Odd sizes are padded by one edge pixel where the pixel format needs even sizes.
-    (H, W) or (H, W, 1) grayscale frames are accepted too. ``threads``: encoder threads, 0 for
-    the encoder's choice (fast); 1 gives the same bytes on every machine and in every process.
+    (H, W) or (H, W, 1) grayscale frames are accepted too. ``deterministic``: the same frames
+    give the same bytes everywhere (see the module's docstring), a little slower.
     """
     path = Path(path)
     rate = _as_rational(fps)
@@ -86,7 +91,7 @@ def write_video(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        count = _encode(tmp, frames, rate, codec=codec, crf=crf, pix_fmt=pix_fmt, threads=threads)
+        count = _encode(tmp, frames, rate, codec=codec, crf=crf, pix_fmt=pix_fmt, deterministic=deterministic)
         if count == 0:
             raise VideoError(f"No frames to write to {path}: give at least one frame.")
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a video is an ordinary file
@@ -106,7 +111,7 @@ def _encode(
     codec: str,
     crf: int,
     pix_fmt: str,
-    threads: int,
+    deterministic: bool,
 ) -> int:
     options: dict[str, str] = {}
     if tmp.suffix.lower() in (".mp4", ".mov", ".m4v"):
@@ -134,9 +139,11 @@ def _encode(
                     codec_options["b"] = "0"  # constant quality mode for VP8/VP9
                 if codec == "libx265":
                     codec_options["x265-params"] = "log-level=error"
+                if deterministic and codec == "libx264":
+                    codec_options["x264-params"] = "mbtree=0"
                 stream.codec_context.options = codec_options
-                if threads:
-                    stream.codec_context.thread_count = threads
+                if deterministic:
+                    stream.codec_context.thread_count = 1
                 shape = arr.shape
             elif arr.shape != shape:
                 raise VideoError(f"all frames of a video must have the same shape: {shape} then {arr.shape}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from carl_core import align
+from carl_core import align, dtw_kernels
 from carl_core.align import Alignment, FrameMapping, dtw, mapping_from_path, path_cost, write_alignment_json
 from carl_core.errors import AlignmentError, CarlError, ConfigError
 
@@ -322,6 +322,90 @@ def test_open_both_sides_trims_idle_of_each_performance():
     assert (fm.a_to_b[: pre - 3] == 0).all() and not fm.covered_a[: pre - 3].any()
 
 
+def test_open_ends_on_both_sides_cannot_degenerate():
+    """The issue's case: B is A (re-encoded: a little noise) with other footage before and after.
+    With open begin and end on both sides, a free skip let the path shrink to one cell, (0, 199)
+    here; the default now aligns A inside B and B inside A and keeps the better fit."""
+    x = smooth_traj(np.arange(120), seed=21)
+    pre, post = smooth_traj(np.arange(40), seed=30), smooth_traj(np.arange(40), seed=31)
+    y = np.concatenate([pre, noisy(x, 0.2, 5), post])
+    truth = np.arange(120) + 40
+    al = dtw(x, y, open_begin="both", open_end="both")
+    got = al.mapping(x, y).a_to_b
+    assert (al.open_begin, al.open_end) == ("b", "b") and len(al) >= 120
+    assert np.abs(got - truth).max() <= 2 and (got == truth).mean() > 0.95
+    # The other way round, B inside A: B is covered, A trimmed.
+    al = dtw(y, x, open_begin="both", open_end="both")
+    assert (al.open_begin, al.open_end) == ("a", "a")
+    assert np.abs(al.mapping(y, x).b_to_a - truth).max() <= 2
+    # Mixed sides are both-trimmable too; a free skip there is refused, a priced one still works.
+    assert len(dtw(x, y, open_begin="a", open_end="b")) >= 120
+    with pytest.raises(ConfigError, match="shrinks to one cell"):
+        dtw(x, y, open_begin="both", open_end="both", skip_cost=0.0)
+    assert len(dtw(x, y, open_begin="both", open_end="both", skip_cost=10.0)) >= 120
+
+
+def test_open_ends_do_not_squeeze_a_video_onto_a_few_frames():
+    """Where one video's frames all look alike (a golfer at address), the whole of the other can
+    sit on one of its frames at a low cost per step; such a fit is refused (closed ends kept)."""
+    x = smooth_traj(np.arange(100), seed=3, period=400)  # a slow movement: A's frames all alike
+    centre = x.mean(0) / np.linalg.norm(x.mean(0))  # one frame of B close to all of them
+    y = np.concatenate([smooth_traj(np.arange(60), seed=8), centre[None], smooth_traj(np.arange(60), seed=9)])
+    al = dtw(x, y, open_begin="both", open_end="both")  # without the rule: all of A on frame 60
+    span_b = al.path_b[-1] - al.path_b[0] + 1
+    span_a = al.path_a[-1] - al.path_a[0] + 1
+    assert align.MAX_WARP * span_b >= len(x) and align.MAX_WARP * span_a >= len(y)
+
+
+@pytest.fixture(scope="module")
+def padded_lite0(tmp_path_factory):
+    """ImageNet Lite0 features of the synthetic padded pair (A inside B with 30 frames each side)."""
+    from carl_core.embed import Embedder
+    from carl_core.features import imagenet_features
+    from tests.padded import synthetic_pair
+
+    a, b = synthetic_pair(tmp_path_factory.mktemp("padded"))
+    embedder = Embedder(imagenet_features(), cache_dir=False)
+    return embedder.embed(a)[0], embedder.embed(b)[0]
+
+
+def test_open_ends_put_every_frame_of_a_on_its_frame_inside_padded_b(padded_lite0):
+    from tests.padded import PAD
+
+    x, y = padded_lite0
+    closed = dtw(x, y).mapping(x, y)
+    fm = dtw(x, y, open_begin=True, open_end=True).mapping(x, y)
+    both = dtw(x, y, open_begin="both", open_end="both").mapping(x, y)
+    truth = np.arange(len(x)) + PAD
+    for m in (fm, both):
+        np.testing.assert_array_equal(m.a_to_b, truth)
+        np.testing.assert_array_equal(np.flatnonzero(m.covered_b), truth)
+    assert (closed.a_to_b != truth).any() and closed.covered_b.all()  # closed ends must match the padding
+
+
+@pytest.mark.slow
+def test_open_ends_on_a_real_squat_inside_other_footage(tmp_path):
+    """245 frames of a real squat as A; B the same frames with 60 frames of push-ups before and 60
+    after (lossless, so A's frames inside B are the same pixels): every frame lands on its own."""
+    from carl_core.embed import Embedder
+    from carl_core.features import imagenet_features
+    from carl_core.video import read_video, write_video
+    from tests.conftest import REAL_CLIPS
+
+    if not REAL_CLIPS.is_dir():
+        pytest.skip("the real clips (../shared/data/real_clips) are not here")
+    squat, _ = read_video(REAL_CLIPS / "yuyoujiang__squat.mp4", size=(320, 180), indices=range(40, 285))
+    other, _ = read_video(REAL_CLIPS / "tayyab__pushup2.mp4", size=(320, 180), indices=range(100, 220))
+    a = write_video(tmp_path / "a.mp4", squat, 30, crf=0)
+    b = write_video(tmp_path / "b.mp4", np.concatenate([other[:60], squat, other[60:]]), 30, crf=0)
+    embedder = Embedder(imagenet_features(), cache_dir=False)
+    x, y = embedder.embed(a)[0], embedder.embed(b)[0]
+    fm = dtw(x, y, open_begin=True, open_end=True).mapping(x, y)
+    assert (fm.a_to_b == np.arange(245) + 60).sum() == 245
+    fm = dtw(x, y, open_begin="both", open_end="both").mapping(x, y)
+    assert (fm.a_to_b == np.arange(245) + 60).sum() == 245
+
+
 def test_band_limits_the_path():
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((60, 8)), rng.standard_normal((60, 8))
@@ -476,16 +560,16 @@ def test_bad_paths_raise_alignment_error():
 
 def test_compiles_without_a_writable_cache(monkeypatch):
     # Numba refuses cache=True where no cache folder is writable; _jit must still compile.
-    real = align.numba.njit
+    real = dtw_kernels.numba.njit
 
     def njit(*args, **kwargs):
         if kwargs.get("cache"):
             raise RuntimeError("cannot cache function: no locator available")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(align.numba, "njit", njit)
+    monkeypatch.setattr(dtw_kernels.numba, "njit", njit)
 
     def add(a, b):
         return a + b
 
-    assert align._jit(add)(2, 3) == 5
+    assert dtw_kernels._jit(add)(2, 3) == 5

@@ -130,6 +130,36 @@ def test_side_by_side_video_is_made_and_offered_for_download(studio_env) -> None
     assert info.height == 360 and info.num_frames == probe_video(SAMPLES / "squat_a.mp4").num_frames
 
 
+@pytest.mark.parametrize("lead", ["A", "B"])
+def test_downloaded_side_by_side_shows_every_frame_once(studio_env, tmp_path, lead: str) -> None:
+    """Barcode clips uploaded as A and B (A's frame timing hiccups half-way): every frame of the
+    downloaded video shows the leader's next frame and the frame of the other matched to it."""
+    from app import compute
+    from tests import barcode
+
+    a = barcode.write_clip(tmp_path / "code_a.mp4", 40, hiccup_at=20)
+    b = barcode.write_clip(tmp_path / "code_b.mp4", 60, tint=200)
+    at = run_app()
+    for slot, clip in (("A", a), ("B", b)):
+        at.selectbox(key=f"video_src_{slot}").set_value("Upload a video…").run()
+        at.file_uploader(key=f"upload_{slot}").upload(clip.name, clip.read_bytes(), "video/mp4")
+        at.run()
+    at.radio(key="export_lead").set_value(lead).run()
+    next(b for b in at.button if b.label == "Make the side-by-side video (mp4)").click()
+    at.run()
+    no_failures(at)
+    memo = at.session_state["embeddings"]
+    (ka, (ea, _)), (kb, (eb, _)) = [(k, v) for k, v in memo.items() if "code_" in k]
+    result = compute.align(ka, kb, ea, eb, "auto", False, False)
+    shown_a, shown_b = barcode.read_export(Path(at.session_state["export"]["path"]), gap=8)
+    if lead == "A":
+        np.testing.assert_array_equal(shown_a, np.arange(40))
+        np.testing.assert_array_equal(shown_b, result["a_to_b"])
+    else:
+        np.testing.assert_array_equal(shown_b, np.arange(60))
+        np.testing.assert_array_equal(shown_a, result["b_to_a"])
+
+
 def test_align_options_rerun_the_alignment(studio_env) -> None:
     at = run_app()
     at.selectbox(key="dtw_method").set_value("Multiscale: coarse to fine, fast on long videos")
@@ -138,6 +168,49 @@ def test_align_options_rerun_the_alignment(studio_env) -> None:
     at.run()
     no_failures(at)
     assert metric(at, "Method") == "multiscale"
+
+
+def test_open_ends_leave_the_padding_unmatched(studio_env, tmp_path) -> None:
+    """A, and B = A with other footage before and after, with ImageNet Lite0 features: closed
+    ends must match the padding somewhere; open begin and end put every frame of A on its own
+    frame of B and leave the padding uncovered."""
+    from tests.padded import PAD, synthetic_pair
+
+    a, b = synthetic_pair(tmp_path)
+    at = run_app()
+    at.selectbox(key="model_choice").set_value("ImageNet features: EfficientNet-Lite0 (no CARL head)").run()
+    for slot, clip in (("A", a), ("B", b)):
+        at.selectbox(key=f"video_src_{slot}").set_value("Upload a video…").run()
+        at.file_uploader(key=f"upload_{slot}").upload(clip.name, clip.read_bytes(), "video/mp4")
+        at.run()
+    no_failures(at)
+    closed = player_data(at)
+    n = len(closed["a_to_b"])
+    truth = list(range(PAD, PAD + n))
+    assert closed["a_to_b"] != truth and all(closed["covered_b"])
+    at.toggle(key="open_begin").set_value(True)
+    at.toggle(key="open_end").set_value(True)
+    at.run()
+    no_failures(at)
+    opened = player_data(at)
+    assert opened["a_to_b"] == truth
+    assert [i for i, c in enumerate(opened["covered_b"]) if c] == truth
+    assert all(opened["covered_a"]) and min(opened["conf_a"]) > 0.5
+
+
+def test_a_three_frame_clip_against_a_long_one_is_warned_about(studio_env, tmp_path) -> None:
+    from carl_core.video import read_video, write_video
+
+    frames, _ = read_video(SAMPLES / "squat_c.mp4", indices=[10, 11, 12])
+    clip = write_video(tmp_path / "three.mp4", frames, 24)
+    at = run_app()
+    at.selectbox(key="video_src_A").set_value("Upload a video…").run()
+    at.file_uploader(key="upload_A").upload("three.mp4", clip.read_bytes(), "video/mp4")
+    at.run()
+    no_failures(at)
+    says = [w.value for w in at.warning]
+    assert any("only 3 frames" in w and "three.mp4" in w for w in says), says
+    assert any("times as long" in w for w in says), says
 
 
 def test_missing_default_model_says_what_to_do(studio_env, monkeypatch) -> None:
@@ -351,6 +424,51 @@ def test_training_on_too_few_videos_says_so(studio_env, tmp_path) -> None:
     at.button(key="train_start").click().run()
     assert not at.exception
     assert any("at least 2 videos" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_the_sidebar_reads_the_runs_only_when_they_change(studio_env, tmp_path, monkeypatch) -> None:
+    # Every rerun draws the sidebar (each position report of the player is one): the model
+    # picker's list of trained runs must not read every run's files, let alone its whole log.
+    import shutil
+
+    from carl_core import jobs
+
+    monkeypatch.setenv("CARL_STUDIO_HOME", str(tmp_path / "home"))
+    for k in range(3):
+        run = tmp_path / "home" / "runs" / f"old-{k}"
+        run.mkdir(parents=True)
+        (run / "job.json").write_text(json.dumps({"request": {"preset": "small"}, "device": "cpu"}))
+        (run / "status.json").write_text(json.dumps({"state": "done", "message": "trained 40 steps"}))
+        (run / "log.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in range(5000))
+        )
+        shutil.copy(studio_env["model"], run / "last.pt")
+    calls = {"status": 0, "log": 0}
+    status, read_losses = jobs.JobManager.status, jobs.read_losses
+
+    def counted_status(self, *a, **k):
+        calls["status"] += 1
+        return status(self, *a, **k)
+
+    def counted_log(*a, **k):
+        calls["log"] += 1
+        return read_losses(*a, **k)
+
+    monkeypatch.setattr(jobs.JobManager, "status", counted_status)
+    monkeypatch.setattr(jobs, "read_losses", counted_log)
+    at = run_app()
+    no_failures(at)
+    trained = [o for o in at.selectbox(key="model_choice").options if o.startswith("Trained here")]
+    assert sorted(trained) == [f"Trained here: old-{k} (trained)" for k in range(3)]
+    assert calls["log"] == 0  # listing runs never reads a log
+    before = calls["status"]
+    at.run()  # a rerun, as a position report from the player causes
+    no_failures(at)
+    assert calls == {"status": before, "log": 0}
+    (tmp_path / "home" / "runs" / "old-1" / "status.json").write_text(json.dumps({"state": "stopped"}))
+    at.run()  # a run's files changed: read again
+    assert calls["status"] > before
+    assert len([o for o in at.selectbox(key="model_choice").options if o.startswith("Trained here")]) == 3
 
 
 @pytest.mark.slow

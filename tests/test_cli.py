@@ -62,7 +62,8 @@ def test_path_timeline_export_has_one_frame_per_path_step(ckpt, tmp_path):
                "--export-fps", "12"])  # fmt: skip
     assert rc == 0
     doc = json.loads(out.read_text())
-    assert doc["alignment"]["open_begin"] == "both" and doc["alignment"]["skip_cost"] > 0
+    # Open ends: subsequence alignment in the direction that fits better, never a free skip of both.
+    assert doc["alignment"]["open_begin"] in ("a", "b", "both") and doc["alignment"]["skip_cost"] == 0
     video = probe_video(mp4)
     assert video.num_frames == len(doc["alignment"]["path_a"]) and video.fps == 12
 
@@ -134,3 +135,27 @@ def test_strip_keeps_the_weights_and_drops_the_training_state(tmp_path, capsys):
     assert (tmp_path / "small.pt").stat().st_size < 0.6 * full.stat().st_size
     a, b = load_checkpoint(full).state_dict(), load_checkpoint(tmp_path / "small.pt").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_align_with_open_ends_finds_a_inside_padded_b(tmp_path, capsys):
+    """``align --open-begin --open-end`` with ImageNet Lite0 features on a pair with a known
+    answer (B is A with other footage before and after): every frame of A on its own frame of
+    B, the padding left unmatched; with closed ends the padding must be matched somewhere."""
+    from tests.padded import PAD, synthetic_pair
+
+    a, b = synthetic_pair(tmp_path)
+    common = ["--checkpoint", "imagenet:efficientnet_lite0", "--fps", "all"]
+    assert main(["align", str(a), str(b), "--out", str(tmp_path / "closed.json"), *common]) == 0
+    assert main(["align", str(a), str(b), "--out", str(tmp_path / "open.json"), "--open-begin", "--open-end",
+                 *common]) == 0  # fmt: skip
+    closed = json.loads((tmp_path / "closed.json").read_text())["mapping"]
+    opened = json.loads((tmp_path / "open.json").read_text())["mapping"]
+    n = len(opened["a_to_b"])
+    assert opened["a_to_b"] == list(range(PAD, PAD + n)) and closed["a_to_b"] != opened["a_to_b"]
+    assert [j for j, c in enumerate(opened["covered_b"]) if c] == list(range(PAD, PAD + n))
+    assert all(closed["covered_b"])
+    assert min(opened["confidence_a"]) > 0.5
+    capsys.readouterr()
+    bad = ["align", str(a), str(b), "--out", str(tmp_path / "x.json"), "--checkpoint", "imagenet:vgg"]
+    assert main(bad) == 2
+    assert "no such ImageNet backbone" in capsys.readouterr().err

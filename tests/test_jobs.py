@@ -114,3 +114,27 @@ def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     # A live process holding the lock is a run going.
     (tmp_path / LOCK).write_text(json.dumps({"pid": os.getpid(), "run_dir": str(tmp_path / "runs" / "y")}))
     assert jm.active() == tmp_path / "runs" / "y"
+
+
+def test_the_phase_is_a_field_not_read_from_the_message(tmp_path: Path) -> None:
+    from carl_core.jobs import STATUS, _Reporter
+
+    rep = _Reporter(tmp_path, time.time())
+    rep.enter("training")
+    rep.progress(3, 10, "caching is what the message says, but training is the phase")
+    status = json.loads((tmp_path / STATUS).read_text())
+    assert status["state"] == "training" and status["step"] == 3 and status["total"] == 10
+    rep.enter("caching")
+    rep.progress(1, 4, "clip.mp4: features computed")
+    assert json.loads((tmp_path / STATUS).read_text())["state"] == "caching"
+
+
+def test_the_train_tab_shows_the_time_left_once() -> None:
+    from app.tab_train import progress_text
+    from carl_core.jobs import JobStatus
+    from carl_core.train import _progress_message
+
+    message = _progress_message({"epoch": 2.5, "loss": 3.1}, 10, 20.0)
+    status = JobStatus(Path("run"), "training", 10, 40, 10, 40, message, eta_s=355.0)
+    text = progress_text(status)
+    assert text.count("left") == 1 and "5:55 left" in text and "s left" not in message

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -171,10 +174,32 @@ def test_make_dataset_same_with_two_workers_and_list_format(tmp_path):
     with open(b / "train.pkl", "rb") as f:
         train_b = pickle.load(f)
     assert isinstance(train_b, list) and len(train_a) == len(train_b) == 2
+    info_a, info_b = (json.loads((d / "info.json").read_text()) for d in (a, b))
+    assert len(info_a["frames_blake2b"]) == 4
+    assert info_a["frames_blake2b"] == info_b["frames_blake2b"]  # the same frames were rendered ...
     for va, vb in zip(train_a, train_b):
         assert va["name"] == vb["name"]
         np.testing.assert_array_equal(va["frame_label"], vb["frame_label"])
+        # ... and encoded to the same bytes (one encoder thread), so decoded the same
+        assert (a / va["video_file"]).read_bytes() == (b / vb["video_file"]).read_bytes()
         np.testing.assert_array_equal(_decode(a / va["video_file"]), _decode(b / vb["video_file"]))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_encoding_generated_data_gives_the_same_bytes_in_another_process(tmp_path):
+    # What made a two-worker dataset differ elsewhere: x264's output follows its thread count,
+    # which follows the CPUs a process may use. Here the other process may use one CPU only;
+    # the synthetic writer encodes with one thread, so the bytes are the same all the same.
+    cfg = dict(size=(128, 128), min_len=24, max_len=30)
+    script = (
+        "import os, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from carl_core.synthetic import write_synthetic_video, SynthConfig; "
+        f"write_synthetic_video(sys.argv[1], 'jumping_jack', seed=9, cfg=SynthConfig(**{cfg!r}))"
+    )
+    here = write_synthetic_video(tmp_path / "here.mp4", "jumping_jack", 9, SynthConfig(**cfg))[0]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "there.mp4")], env=env, check=True)
+    assert here.read_bytes() == (tmp_path / "there.mp4").read_bytes()
 
 
 def test_write_synthetic_video_matches_render_video(tmp_path):

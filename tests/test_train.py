@@ -192,3 +192,57 @@ def test_progress_message_leaves_the_time_left_to_whoever_shows_it():
 
     message = _progress_message({"epoch": 1.5, "loss": 2.0}, 6, 12.0)
     assert message == "epoch 1.50 loss 2.0000 · 0.50 steps/s" and "left" not in message
+
+
+def test_frozen_features_are_computed_once_across_runs(tiny_dataset, tmp_path, monkeypatch):
+    import carl_core.runtime as runtime
+    from carl_core.feature_cache import FeatureCache
+
+    config = fast_config(epochs=1)
+    phases, messages = [], []
+    train(config, tiny_dataset, tmp_path / "first", cache_dir=tmp_path / "cache", on_phase=phases.append)
+    assert phases == ["caching", "training"]
+    assert len(list((tmp_path / "cache" / "features").glob("*/*.npz"))) == 8  # one entry per video
+
+    # A new run on the same videos, and a "train longer" of the first: no backbone runs at all.
+    def no_backbone(*a, **k):
+        raise AssertionError("the frozen backbone ran although its features were cached")
+
+    monkeypatch.setattr(runtime, "fast_frozen_features", no_backbone)
+    second = train(
+        config,
+        tiny_dataset,
+        tmp_path / "second",
+        cache_dir=tmp_path / "cache",
+        on_progress=lambda d, t, m: messages.append(m),
+    )
+    assert sum("features from the cache" in m for m in messages) == 8
+    longer = train(
+        fast_config(epochs=2), tiny_dataset, tmp_path / "first", resume=True, cache_dir=tmp_path / "cache"
+    )
+    assert longer.steps == 8 and second.losses == train_losses(tmp_path / "first")[:4]
+    monkeypatch.undo()
+
+    # What the cache gives back is bit for bit what is computed.
+    from carl_core.datasets import load_dataset
+    from carl_core.model import CARLModel
+
+    records = load_dataset(tiny_dataset, "train")
+    torch.manual_seed(0)
+    model = CARLModel(config.model)
+    cached = FeatureCache.build(model, records, config, torch.device("cpu"), cache_dir=tmp_path / "cache")
+    fresh = FeatureCache.build(model, records, config, torch.device("cpu"), cache_dir=False)
+    for a, b in zip(cached.feats, fresh.feats):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def train_losses(run_dir):
+    return [e["loss"] for e in read_log(run_dir) if "loss" in e]
+
+
+def test_the_pixel_path_has_no_caching_phase(tiny_dataset, tmp_path):
+    phases = []
+    train(
+        fast_config(epochs=1, cached_features=False), tiny_dataset, tmp_path / "run", on_phase=phases.append
+    )
+    assert phases == ["training"]
