@@ -433,7 +433,12 @@ class Embedder:
                     on_progress(n, n, f"{path.name}: {n} frames from the cache")
                 return EmbedResult(hit["embs"], hit["timestamps"], hit["indices"], hit["blank"])
         size = self.model.cfg.image_size
-        stream = open_video(path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder)
+        # On the CPU the model's threads fill the cores: a single-threaded decoder costs the least
+        # CPU per frame there. A GPU waits for frames: the decoder then takes every core it can use.
+        threads = 0 if self.model.device.type == "cuda" else 1
+        stream = open_video(
+            path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder, threads=threads
+        )
         engine = self._get_engine()
         was_training = self.model.training
         self.model.eval()
