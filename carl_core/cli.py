@@ -154,11 +154,17 @@ def _resolve_fps(fps: str | float, model: Any) -> float | None:
 
 
 def _embed(embedder: Any, path: str, fps: float | None, crop: str | None = None) -> Any:
+    from .video import probe_video
+
     bar = _Bar("frame")
     try:
-        return embedder.embed(path, fps, on_progress=bar, crop=crop)
+        result = embedder.embed(path, fps, on_progress=bar, crop=crop)
     finally:
         bar.close()
+    damaged = probe_video(path).damaged  # a cut-off file embeds what it holds: say how much that is
+    if damaged:
+        print(f"warning: {damaged}", file=sys.stderr)
+    return result
 
 
 def cmd_embed(a: argparse.Namespace) -> None:

@@ -463,12 +463,16 @@ class Embedder:
                     frame_embeddings=hit["frames"],
                 )
         size = self.model.cfg.image_size
-        stream = open_video(path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder)
-        engine = self._get_engine()
+        # On the CPU the model's threads fill the cores: a single-threaded decoder costs the least
+        # CPU per frame there. A GPU waits for frames: the decoder then takes every core it can use.
+        threads = 0 if self.model.device.type == "cuda" else 1
+        stream = open_video(
+            path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder, threads=threads
+        )
         was_training = self.model.training
         self.model.eval()
         try:
-            result = self._run(stream, engine, _Meter(len(stream), on_progress, path.name))
+            result = self._run(stream, _Meter(len(stream), on_progress, path.name))
         finally:
             self.model.train(was_training)
         if key is not None and self.cache is not None:
@@ -485,24 +489,29 @@ class Embedder:
                 log.warning("could not write the embedding cache (%s)", exc)
         return result
 
-    def _run(self, stream: FrameStream, engine: _TorchEngine | _OnnxEngine, meter: _Meter) -> EmbedResult:
+    def _run(self, stream: FrameStream, meter: _Meter) -> EmbedResult:
         total = len(stream)
         feats = torch.empty(total, self.model.cfg.hidden_size)
         stamps = np.empty(total, dtype=np.float64)
         indices = np.empty(total, dtype=np.int64)
         blank = np.empty(total, dtype=bool)
+        # On CUDA, ``prepare`` pins host memory: worth doing in the decoding thread. On the CPU it
+        # hands the array over as it is, so decoding starts before the engine exists, and making
+        # it on first use (an ONNX session, 0.1-0.3 s of one core) overlaps the first chunks.
+        pinning = self._get_engine() if self.model.device.type == "cuda" else None
 
         def decoded(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[Any, ...]:
             idx, frames, ts = chunk  # in the decoding thread, while the model works on the last chunk
-            return engine.prepare(frames), ts, idx, blank_frames(frames)
+            return pinning.prepare(frames) if pinning else frames, ts, idx, blank_frames(frames)
 
         done = 0
         meter(0)
         with _Prefetch(stream.indexed(), decoded, PREFETCH, STALL_SECONDS) as chunks:
+            engine = pinning or self._get_engine()
             for x, ts, idx, flat in chunks:
                 n = min(len(ts), total - done)  # a stream never yields more than planned
                 part = slice(done, done + n)
-                feats[part] = engine(x)[:n]
+                feats[part] = engine(x if pinning else engine.prepare(x))[:n]
                 stamps[part], indices[part], blank[part] = ts[:n], idx[:n], flat[:n]
                 done += n
                 meter(done)
