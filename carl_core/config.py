@@ -45,6 +45,10 @@ class ModelConfig:
     # what a pose model reads per frame (pose_features.PoseFeatures): "invariant" (angles,
     # heights, spreads: blind to camera yaw, body size and mirroring) or "world" (coordinates)
     pose_input: str = "invariant"
+    # a pose model's embedding: this share of the cosine from the fixed pose descriptor
+    # (pose_features.pose_descriptor), the rest from the learned sequence embedding; see
+    # CARLModel.embed_pose. 0 keeps the learned embedding alone.
+    descriptor_weight: float = 0.0
     # the "human" model: a pose model fused with frozen ImageNet features of this backbone
     # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
     visual_stream: str | None = None
@@ -63,6 +67,10 @@ class ModelConfig:
             )
         if not 0 <= self.pose_weight <= 1:
             raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
+        if not 0 <= self.descriptor_weight <= 1:
+            raise ConfigError(
+                f"model.descriptor_weight must lie between 0 and 1, not {self.descriptor_weight!r}"
+            )
         if self.pose_input not in ("invariant", "world"):
             raise ConfigError(f"model.pose_input must be 'invariant' or 'world', not {self.pose_input!r}")
         if self.pose_facing not in ("sequence", "augment", "none"):

@@ -362,17 +362,10 @@ class Embedder:
     ) -> EmbedResult:
         """A pose model: the body's landmarks in each frame (cached on disk by the extractor, so a
         second run is a lookup), then the model, which takes milliseconds on them."""
-        from .pose_features import model_input, pose_descriptor
+        from .pose_features import pose_descriptor
 
         seq = self.poses().extract(path, fps=fps, crop=crop, on_progress=on_progress)
-        raw = torch.from_numpy(model_input(seq, self.model.cfg.pose_facing))
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            feats = self.model.frame_features(raw)
-            embs = self.model.embed_sequence(feats, self.window, seq.times).cpu().numpy()
-        finally:
-            self.model.train(was_training)
+        embs = self.model.embed_pose(seq, self.window).cpu().numpy()
         blank = seq.blank if seq.blank is not None else np.zeros(len(seq), dtype=bool)
         return EmbedResult(embs, seq.times, seq.indices, blank, seq, pose_descriptor(seq))
 
