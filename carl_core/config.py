@@ -100,6 +100,9 @@ class DataConfig:
     color_jitter: bool = True
     blur: bool = True
     grayscale: bool = True
+    # synthetic human motion (`--data motion`): most repetitions in one training sequence; one
+    # teaches a movement's phases without the count of reps done so far to lean on
+    motion_max_reps: int = 4
 
 
 @dataclass
