@@ -53,6 +53,9 @@ class ModelConfig:
     # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
     visual_stream: str | None = None
     pose_weight: float = 0.8
+    # its share in each frame's context-free embedding, what a picture is compared with: the
+    # picture then also tells one moment of a video from another with the same pose
+    frame_pose_weight: float = 0.8
 
     def __post_init__(self) -> None:
         if self.positions not in ("clip", "time"):
@@ -65,8 +68,9 @@ class ModelConfig:
             raise ConfigError(
                 "model.visual_stream fuses a pose model with pictures: it needs backbone 'pose'"
             )
-        if not 0 <= self.pose_weight <= 1:
-            raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
+        for name in ("pose_weight", "frame_pose_weight"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"model.{name} must lie between 0 and 1, not {getattr(self, name)!r}")
         if not 0 <= self.descriptor_weight <= 1:
             raise ConfigError(
                 f"model.descriptor_weight must lie between 0 and 1, not {self.descriptor_weight!r}"

@@ -354,7 +354,7 @@ class Embedder:
         model = cast("FusedModel", self.model)
         present = pose.pose.present
         fused = model.fuse(pose.embeddings, present, visual.embeddings)
-        frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings)
+        frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings, frames=True)
         return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose, frames)
 
     def _embed_pose(
@@ -549,7 +549,7 @@ def embed_picture(model: CARLModel, image: Any, *, crop: Any = None) -> np.ndarr
         fused = cast("FusedModel", model)
         pose = embed_picture(fused.pose, rgb, crop=crop)
         present = np.array([bool(np.any(pose))])
-        return fused.fuse(pose[None], present, embed_picture(fused.visual, rgb)[None])[0]
+        return fused.fuse(pose[None], present, embed_picture(fused.visual, rgb)[None], frames=True)[0]
     if model.streams == ("pose",):
         from .pose import estimate_image
         from .pose_features import pose_descriptor

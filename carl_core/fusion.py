@@ -71,9 +71,12 @@ class FusedModel(CARLModel):
     def forward(self, *args, **kwargs) -> torch.Tensor:
         return self.pose(*args, **kwargs)
 
-    def fuse(self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray) -> np.ndarray:
-        """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv)."""
-        w = float(self.cfg.pose_weight)
+    def fuse(
+        self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray, *, frames: bool = False
+    ) -> np.ndarray:
+        """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv).
+        ``frames``: context-free frame embeddings, weighted by ``frame_pose_weight``."""
+        w = float(self.cfg.frame_pose_weight if frames else self.cfg.pose_weight)
         out = np.concatenate(
             [math.sqrt(w) * pose * present[:, None], math.sqrt(1 - w) * visual], axis=1
         ).astype(np.float32)
