@@ -352,7 +352,7 @@ class Embedder:
             raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
         assert pose.pose is not None
         model = cast("FusedModel", self.model)
-        present = pose.pose.present
+        present = pose.pose.body_visible  # elsewhere the picture alone decides
         fused = model.fuse(pose.embeddings, present, visual.embeddings)
         frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings, frames=True)
         return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose, frames)
@@ -546,10 +546,13 @@ def embed_picture(model: CARLModel, image: Any, *, crop: Any = None) -> np.ndarr
 
     rgb = _as_picture(image)
     if len(model.streams) > 1:
+        from .pose import estimate_image
+        from .pose_features import pose_descriptor
+
         fused = cast("FusedModel", model)
-        pose = embed_picture(fused.pose, rgb, crop=crop)
-        present = np.array([bool(np.any(pose))])
-        return fused.fuse(pose[None], present, embed_picture(fused.visual, rgb)[None], frames=True)[0]
+        seq = estimate_image(rgb, crop)
+        visual = embed_picture(fused.visual, rgb)[None]
+        return fused.fuse(pose_descriptor(seq), seq.body_visible, visual, frames=True)[0]
     if model.streams == ("pose",):
         from .pose import estimate_image
         from .pose_features import pose_descriptor
