@@ -45,10 +45,17 @@ class ModelConfig:
     # what a pose model reads per frame (pose_features.PoseFeatures): "invariant" (angles,
     # heights, spreads: blind to camera yaw, body size and mirroring) or "world" (coordinates)
     pose_input: str = "invariant"
+    # a pose model's embedding: this share of the cosine from the fixed pose descriptor
+    # (pose_features.pose_descriptor), the rest from the learned sequence embedding; see
+    # CARLModel.embed_pose. 0 keeps the learned embedding alone.
+    descriptor_weight: float = 0.0
     # the "human" model: a pose model fused with frozen ImageNet features of this backbone
     # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
     visual_stream: str | None = None
     pose_weight: float = 0.8
+    # its share in each frame's context-free embedding, what a picture is compared with: the
+    # picture then also tells one moment of a video from another with the same pose
+    frame_pose_weight: float = 0.8
 
     def __post_init__(self) -> None:
         if self.positions not in ("clip", "time"):
@@ -61,8 +68,13 @@ class ModelConfig:
             raise ConfigError(
                 "model.visual_stream fuses a pose model with pictures: it needs backbone 'pose'"
             )
-        if not 0 <= self.pose_weight <= 1:
-            raise ConfigError(f"model.pose_weight must lie between 0 and 1, not {self.pose_weight!r}")
+        for name in ("pose_weight", "frame_pose_weight"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"model.{name} must lie between 0 and 1, not {getattr(self, name)!r}")
+        if not 0 <= self.descriptor_weight <= 1:
+            raise ConfigError(
+                f"model.descriptor_weight must lie between 0 and 1, not {self.descriptor_weight!r}"
+            )
         if self.pose_input not in ("invariant", "world"):
             raise ConfigError(f"model.pose_input must be 'invariant' or 'world', not {self.pose_input!r}")
         if self.pose_facing not in ("sequence", "augment", "none"):
@@ -92,6 +104,9 @@ class DataConfig:
     color_jitter: bool = True
     blur: bool = True
     grayscale: bool = True
+    # synthetic human motion (`--data motion`): most repetitions in one training sequence; one
+    # teaches a movement's phases without the count of reps done so far to lean on
+    motion_max_reps: int = 4
 
 
 @dataclass

@@ -352,9 +352,9 @@ class Embedder:
             raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
         assert pose.pose is not None
         model = cast("FusedModel", self.model)
-        present = pose.pose.present
+        present = pose.pose.body_visible  # elsewhere the picture alone decides
         fused = model.fuse(pose.embeddings, present, visual.embeddings)
-        frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings)
+        frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings, frames=True)
         return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose, frames)
 
     def _embed_pose(
@@ -362,17 +362,10 @@ class Embedder:
     ) -> EmbedResult:
         """A pose model: the body's landmarks in each frame (cached on disk by the extractor, so a
         second run is a lookup), then the model, which takes milliseconds on them."""
-        from .pose_features import model_input, pose_descriptor
+        from .pose_features import pose_descriptor
 
         seq = self.poses().extract(path, fps=fps, crop=crop, on_progress=on_progress)
-        raw = torch.from_numpy(model_input(seq, self.model.cfg.pose_facing))
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            feats = self.model.frame_features(raw)
-            embs = self.model.embed_sequence(feats, self.window, seq.times).cpu().numpy()
-        finally:
-            self.model.train(was_training)
+        embs = self.model.embed_pose(seq, self.window).cpu().numpy()
         blank = seq.blank if seq.blank is not None else np.zeros(len(seq), dtype=bool)
         return EmbedResult(embs, seq.times, seq.indices, blank, seq, pose_descriptor(seq))
 
@@ -562,10 +555,13 @@ def embed_picture(model: CARLModel, image: Any, *, crop: Any = None) -> np.ndarr
 
     rgb = _as_picture(image)
     if len(model.streams) > 1:
+        from .pose import estimate_image
+        from .pose_features import pose_descriptor
+
         fused = cast("FusedModel", model)
-        pose = embed_picture(fused.pose, rgb, crop=crop)
-        present = np.array([bool(np.any(pose))])
-        return fused.fuse(pose[None], present, embed_picture(fused.visual, rgb)[None])[0]
+        seq = estimate_image(rgb, crop)
+        visual = embed_picture(fused.visual, rgb)[None]
+        return fused.fuse(pose_descriptor(seq), seq.body_visible, visual, frames=True)[0]
     if model.streams == ("pose",):
         from .pose import estimate_image
         from .pose_features import pose_descriptor

@@ -5,7 +5,7 @@ than pixels: pose carries the action, pixels carry clothes, background and camer
 nothing where no person is found: a title card, a cut-away, a pan over a kitchen. There the
 picture is all there is. ``FusedModel`` puts both in one embedding,
 
-    e = normalise([ sqrt(w) * pose embedding  (zero where no person),
+    e = normalise([ sqrt(w) * pose embedding  (zero where no body can be read),
                     sqrt(1 - w) * visual embedding ])
 
 so the cosine of two frames with a person is ``w * cos(pose) + (1 - w) * cos(visual)``, of two
@@ -71,9 +71,12 @@ class FusedModel(CARLModel):
     def forward(self, *args, **kwargs) -> torch.Tensor:
         return self.pose(*args, **kwargs)
 
-    def fuse(self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray) -> np.ndarray:
-        """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv)."""
-        w = float(self.cfg.pose_weight)
+    def fuse(
+        self, pose: np.ndarray, present: np.ndarray, visual: np.ndarray, *, frames: bool = False
+    ) -> np.ndarray:
+        """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv).
+        ``frames``: context-free frame embeddings, weighted by ``frame_pose_weight``."""
+        w = float(self.cfg.frame_pose_weight if frames else self.cfg.pose_weight)
         out = np.concatenate(
             [math.sqrt(w) * pose * present[:, None], math.sqrt(1 - w) * visual], axis=1
         ).astype(np.float32)
@@ -94,7 +97,7 @@ class FusedModel(CARLModel):
         visual = self.visual.embed_frames(frames).cpu().numpy()
         seq = pose_of_frames(frames, times)
         pose = self.pose.embed_pose(seq).cpu().numpy()
-        return torch.from_numpy(self.fuse(pose, seq.present, visual))
+        return torch.from_numpy(self.fuse(pose, seq.body_visible, visual))
 
 
 __all__ = ["FusedModel", "build_model"]

@@ -27,6 +27,7 @@ Two position schemes (``ModelConfig.positions``):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -440,9 +441,24 @@ class CARLModel(nn.Module):
         self.eval()
         try:
             raw = torch.from_numpy(model_input(seq, self.cfg.pose_facing))
-            return self.embed_sequence(self.frame_features(raw), window, seq.times)
+            learned = self.embed_sequence(self.frame_features(raw), window, seq.times)
         finally:
             self.train(was_training)
+        return self._with_descriptor(learned, seq)
+
+    def _with_descriptor(self, learned: torch.Tensor, seq: PoseSequence) -> torch.Tensor:
+        """``[sqrt(w) * descriptor, sqrt(1 - w) * learned]`` for ``w = cfg.descriptor_weight``: the
+        cosine of two frames is ``w`` parts the fixed pose descriptor's (each frame's joint angles
+        and proportions, blind to camera and body size) and ``1 - w`` the learned embedding's. The
+        descriptor knows nothing of time and cannot overfit the training motion; the learned part
+        adds what training found beyond it. Training touches the learned part only."""
+        w = float(self.cfg.descriptor_weight)
+        if w == 0:
+            return learned
+        from .pose_features import pose_descriptor
+
+        d = torch.from_numpy(pose_descriptor(seq)).to(learned)
+        return F.normalize(torch.cat([math.sqrt(w) * d, math.sqrt(1 - w) * learned], dim=1), dim=1)
 
     @torch.no_grad()
     def embed_frames(

@@ -17,6 +17,7 @@ scheme.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,12 +88,15 @@ class FixedPoses(PoseSource):
 class SyntheticMotion(PoseSource):
     """Synthetic motion drawn afresh per (seed, epoch, index): the actions in turn."""
 
-    def __init__(self, count: int, seed: int, facing: str, actions: list[str] | None = None):
-        from .motion import ACTION_NAMES
+    def __init__(
+        self, count: int, seed: int, facing: str, actions: list[str] | None = None, max_reps: int = 4
+    ):
+        from .motion import ACTION_NAMES, MotionConfig
 
         self.action_names = list(actions or ACTION_NAMES)
         self.all_names = list(ACTION_NAMES)
         self.count, self.seed, self.facing = count, seed, facing
+        self.motion = dataclasses.replace(MotionConfig(), reps=(1, max(1, int(max_reps))))
         self.names = [f"motion-{i}" for i in range(count)]
         self.actions = [
             self.all_names.index(self.action_names[i % len(self.action_names)]) for i in range(count)
@@ -102,7 +106,7 @@ class SyntheticMotion(PoseSource):
         from .motion import sample_motion_pair
 
         action = self.action_names[i % len(self.action_names)]
-        a, b = sample_motion_pair(action, np.random.default_rng([self.seed, epoch, i, 5]))
+        a, b = sample_motion_pair(action, np.random.default_rng([self.seed, epoch, i, 5]), self.motion)
         return tuple(  # type: ignore[return-value]
             _item(s.pose, self.facing, self.names[i], s.action, s.labels) for s in (a, b)
         )
@@ -121,7 +125,8 @@ def pose_source(
         count = int(text.split(":", 1)[1]) if ":" in text else MOTION_PER_EPOCH
         if count < 1:
             raise DataError(f"{text}: give a positive number of sequences per epoch")
-        return SyntheticMotion(count, config.train.seed + (0 if split == "train" else 10_000), facing)
+        seed = config.train.seed + (0 if split == "train" else 10_000)
+        return SyntheticMotion(count, seed, facing, max_reps=config.data.motion_max_reps)
     path = Path(data)
     from .motion import INDEX_FILE, load_motion_dataset
 

@@ -85,6 +85,8 @@ def _mirror_permutation() -> np.ndarray:
 
 # MIRROR[i]: the landmark that takes i's place when the body is mirrored (left <-> right).
 MIRROR = _mirror_permutation()
+LIMB_LANDMARKS = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+VISIBLE = 0.5  # landmark visibility from which a landmark counts as seen
 
 # Status of a frame in a PoseSequence.
 MISSING, DETECTED, INTERPOLATED = 0, 1, 2
@@ -129,6 +131,14 @@ class PoseSequence:
     def present(self) -> np.ndarray:
         """(T,) bool: a person's landmarks are known in this frame (detected or interpolated)."""
         return self.status != MISSING
+
+    @property
+    def body_visible(self) -> np.ndarray:
+        """(T,) bool: a body the pose can be read from: known, with at least half of the limbs'
+        landmarks (shoulders, elbows, wrists, hips, knees, ankles) visible. A face close-up or a
+        hand at a table is "a person" to the detector, but its angles are guesses."""
+        vis = np.nan_to_num(self.image[:, LIMB_LANDMARKS, 3]) >= VISIBLE
+        return self.present & (vis.sum(axis=1) >= len(LIMB_LANDMARKS) // 2)
 
     @property
     def aspect(self) -> float:

@@ -57,3 +57,23 @@ def test_train_on_synthetic_motion_and_embed_a_real_video(tmp_path):
     assert res.embeddings.shape == (len(res.times), 16) and res.pose is not None
     assert np.allclose(np.linalg.norm(res.embeddings, axis=1), 1, atol=1e-4)
     assert (np.diff(res.indices) > 0).all()
+
+
+def test_descriptor_weight_splits_the_cosine_between_descriptor_and_learned_embedding():
+    from carl_core.fusion import build_model
+    from carl_core.pose_features import pose_descriptor
+
+    seq = sample_motion("golf_swing", np.random.default_rng(5)).pose
+    cfg = _tiny_pose_config().model
+    torch.manual_seed(0)
+    plain = build_model(cfg).eval()
+    learned = plain.embed_pose(seq).numpy()
+    d = pose_descriptor(seq)
+    for w in (0.25, 1.0):
+        torch.manual_seed(0)
+        mixed = build_model(cfg.__class__(**{**cfg.__dict__, "descriptor_weight": w})).eval()
+        e = mixed.embed_pose(seq).numpy()
+        assert e.shape == (len(seq), d.shape[1] + learned.shape[1])
+        seen = np.linalg.norm(d, axis=1) > 0.5  # frames where a person was found (dropouts: zeros)
+        e, dd, ll = e[seen], d[seen], learned[seen]
+        np.testing.assert_allclose(e @ e.T, w * (dd @ dd.T) + (1 - w) * (ll @ ll.T), atol=1e-5)
