@@ -271,8 +271,12 @@ def warm_up_map() -> threading.Thread:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def frame_index(keys: tuple[str, ...], _named: tuple[tuple[str, np.ndarray, np.ndarray], ...]):
-    """A ``FrameIndex`` over the loaded videos, ids "A" and "B"."""
+def frame_index(keys: tuple[str, ...], space: str, _named: tuple[tuple[str, np.ndarray, np.ndarray], ...]):
+    """A ``FrameIndex`` over the loaded videos, ids "A" and "B", hits by sample (row).
+
+    ``space``: "context" (the model's embeddings: a frame of a video is compared with these) or
+    "frames" (each frame on its own, ``EmbedResult.frame_embeddings``: a picture is compared
+    with these, having no context of its own)."""
     from carl_core.retrieval import FrameIndex
 
     index = FrameIndex()
@@ -282,14 +286,14 @@ def frame_index(keys: tuple[str, ...], _named: tuple[tuple[str, np.ndarray, np.n
 
 
 def embed_picture(model: Any, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """((D,) embedding, the RGB picture) of an image file's bytes; ``VideoError`` for a file that
-    is no picture."""
+    """((F,) context-free embedding, the RGB picture) of an image file's bytes, to search the
+    "frames" space of ``frame_index``; ``VideoError`` for a file that is no picture."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
+    from carl_core.embed import embed_picture as embed_image
     from carl_core.errors import VideoError
-    from carl_core.features import embed_image
 
     try:
         with Image.open(io.BytesIO(data)) as im:

@@ -79,9 +79,14 @@ def render(embedded: dict[str, Embedded], model: Any) -> None:
             exclude = ("video", slot.upper()) if skip_own else ("window", (slot.upper(), i, int(radius)))
         k = st.slider("How many", 1, 30, 8, key="query_k")
     with right, guard("searching"):
+        space = "frames" if source == QUERY_PICTURE else "context"
         index = compute.frame_index(
             tuple(e.key for e in embedded.values()),
-            tuple((s.upper(), e.embs, e.times) for s, e in embedded.items()),
+            space,
+            tuple(
+                (s.upper(), e.result.frame_embeddings if space == "frames" else e.embs, e.times)
+                for s, e in embedded.items()
+            ),
         )
         if query.shape[0] != index.dim:
             st.error("The picture was embedded by another model than the videos; pick the model again.")

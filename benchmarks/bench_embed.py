@@ -1,32 +1,36 @@
-"""Embedding speed: file to embeddings against the per-frame encoder alone, ONNX Runtime against PyTorch.
+"""Embedding speed: the whole pipeline, decoding included, against the bare backbone in the same run.
 
-Rows, all on the same model (``small`` preset: EfficientNet-Lite0, ImageNet weights, 224 px;
-the transformer head is untrained, which changes nothing about speed) and the same frames:
+The reference ("backbone alone") is plain ONNX Runtime running the ImageNet EfficientNet-Lite0
+classifier (our own ``carl_core.backbone``, exported once) with default session options, in
+batches of 16, on frames already decoded, resized and normalised in memory: what anyone gets
+from Lite0 without our code. Against it, on the same frames of the same file:
 
-- decode only: ``open_video`` at the model's input size, nothing else;
-- encoder, frames in memory: the per-frame encoder (backbone, pooling, FC) on uint8 frames
-  already decoded and resized, as the pipeline feeds it: the ceiling for the pipeline;
-- pipeline: ``Embedder.embed`` from the file (decoding in a background thread, the encoder,
-  the transformer over the whole sequence), no cache;
-- cached: the second run, served by the embedding cache.
+- encoder alone: our per-frame encoder (``runtime.frame_encoder``: normalisation, Lite0,
+  pooling, FC layers) on uint8 frames in memory, as the pipeline feeds it;
+- pipeline: ``Embedder.embed`` from the file (probe, decoding in a background thread, the
+  encoder, the transformer over the sequence), engine already made, no cache;
+- embed_video: ``embed_video(model, path, fps, cache_dir=False)``, everything made per call;
+- decode only, per decoder path: ``open_video(..., size=(224, 224), backend=...)``.
 
-each with ONNX Runtime and with PyTorch eager (channels-last). Rows run round robin, best of
-``--repeats``, so load from other processes on a shared machine hits every row alike; the load
-average is printed. PyTorch eager is slow on CPU, so its rows use the first ``--torch-frames``
-frames (rates are per frame, so they compare).
+The machine may be shared, so absolute rates mean little: rows run interleaved (A B C A B C
+...) for ``--rounds`` rounds, each round's rates are divided by that round's backbone rate, and
+the medians are printed, with the load average before and after. CPU milliseconds per frame
+(all threads of this process) move less with other jobs' load than wall-clock time.
 
-    python benchmarks/bench_embed.py                      # the 2-minute synthetic video, 10 fps
-    python benchmarks/bench_embed.py --video clip.mp4 --fps 0    # every frame of a file
-    python benchmarks/bench_embed.py --threads 2
+    python benchmarks/bench_embed.py                         # the 1-minute 640x360 synthetic video, 10 fps
+    python benchmarks/bench_embed.py --video clip.mp4 --fps 0   # every frame of a file
+    python benchmarks/bench_embed.py --torch                 # add PyTorch eager rows (slow)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +38,21 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from carl_core import runtime  # noqa: E402
+from carl_core.backbone import build_classifier  # noqa: E402
+from carl_core.checkpoint import load_checkpoint  # noqa: E402
 from carl_core.config import load_preset  # noqa: E402
-from carl_core.embed import Embedder  # noqa: E402
+from carl_core.embed import Embedder, embed_video  # noqa: E402
 from carl_core.model import CARLModel  # noqa: E402
 from carl_core.preprocess import normalize  # noqa: E402
 from carl_core.video import open_video, read_video  # noqa: E402
 
 DATA = Path(os.environ.get("CARL_BENCH_DATA", Path(tempfile.gettempdir()) / "carl_bench"))
+CHECKPOINT = ROOT / "assets" / "carl_small.pt"
+REFERENCE_BATCH = 16
+BACKBONE = "backbone alone (plain ONNX Runtime)"
+PIPELINE = "pipeline (Embedder.embed, engine ready)"
+ENCODER = "encoder alone (ours, frames in memory)"
 
 
 def synthetic_video(minutes: float, size: tuple[int, int] = (360, 640)) -> Path:
@@ -55,25 +67,19 @@ def synthetic_video(minutes: float, size: tuple[int, int] = (360, 640)) -> Path:
     return path
 
 
-def cut(video: Path, seconds: float) -> Path:
-    """The start of ``video`` (a little over ``seconds``), remuxed without re-encoding."""
-    import av
+def reference_session(size: int):
+    """Plain ONNX Runtime with default session options on the ImageNet Lite0 classifier."""
+    import onnxruntime as ort
 
-    out = Path(tempfile.mkdtemp()) / f"start{video.suffix}"
-    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
-        s_in = src.streams.video[0]
-        s_out = dst.add_stream_from_template(s_in)
-        for packet in src.demux(s_in):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and packet.pts * s_in.time_base > seconds + 1:
-                break
-            packet.stream = s_out
-            dst.mux(packet)
-    return out
+    path = DATA / f"lite0_imagenet_{size}px_torch{torch.__version__}.onnx"
+    if not path.is_file():
+        DATA.mkdir(parents=True, exist_ok=True)
+        example = torch.zeros(2, 3, size, size)
+        runtime.export_onnx(build_classifier("efficientnet_lite0"), example, path)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def timed(fn) -> tuple[float, float]:
+def measure(fn: Callable[[], object]) -> tuple[float, float]:
     """(wall-clock seconds, CPU seconds of this process, all threads)."""
     t, c = time.perf_counter(), time.process_time()
     fn()
@@ -82,89 +88,106 @@ def timed(fn) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", type=Path, help="video file (default: a 2-minute synthetic one, 640x360)")
+    ap.add_argument("--video", type=Path, help="video file (default: a 1-minute synthetic one, 640x360)")
     ap.add_argument("--fps", type=float, default=10.0, help="sampling rate; 0 for every frame (default 10)")
-    ap.add_argument("--repeats", type=int, default=2, help="best of this many runs per row (default 2)")
-    ap.add_argument("--torch-frames", type=int, default=256, help="frames for the PyTorch rows (default 256)")
-    ap.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads")
-    ap.add_argument("--preset", default="small")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are reported")
+    ap.add_argument(
+        "--checkpoint", type=Path, default=CHECKPOINT, help="the model (default: assets/carl_small.pt)"
+    )
+    ap.add_argument("--preset", help="an untrained model of this preset instead of the checkpoint")
+    ap.add_argument("--decoders", default="auto,pyav,decord", help="decode-only rows, comma-separated")
+    ap.add_argument("--torch", action="store_true", help="add PyTorch eager rows (first 128 frames)")
+    ap.add_argument("--threads", type=int, default=None, help="torch / our ONNX Runtime threads")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    video = args.video or synthetic_video(2)
+    video = args.video or synthetic_video(1)
     fps = args.fps or None
+    load_before = os.getloadavg()[0]
 
-    model = CARLModel(load_preset(args.preset).model).eval()
+    model = CARLModel(load_preset(args.preset).model) if args.preset else load_checkpoint(args.checkpoint)
+    model = model.eval()
     size = model.cfg.image_size
     onnx = Embedder(model, backend="onnx", cache_dir=False)
-    eager = Embedder(model, backend="torch", cache_dir=False)
     assert onnx.engine_name == "onnx"
-    stream = open_video(video, fps=fps, size=(size, size))
+    encoder = onnx._get_engine().session
     frames, _ = read_video(video, fps=fps, size=(size, size))
     n = len(frames)
-    head = frames[: args.torch_frames]
-    torch_video = video if n <= len(head) else cut(video, stream.timestamps[len(head)])
-    torch_n = len(open_video(torch_video, fps=fps, size=(size, size)))
-    cached = Embedder(model, cache_dir=Path(tempfile.mkdtemp()))
-    cached.embed(video, fps)  # fills the cache
-    session = onnx._get_engine().session
+    normalised = normalize(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), max_value=255.0).numpy()
+    reference = reference_session(size)
+    ref_input = reference.get_inputs()[0].name
     chunk = model.cfg.frames_per_batch
 
-    def encoder_onnx() -> None:
+    def backbone_alone() -> None:
+        for i in range(0, n, REFERENCE_BATCH):
+            reference.run(None, {ref_input: normalised[i : i + REFERENCE_BATCH]})
+
+    def encoder_alone() -> None:
         for i in range(0, n, chunk):
-            session(frames[i : i + chunk])
+            encoder(frames[i : i + chunk])
 
-    def encoder_torch() -> None:
-        with torch.no_grad():
-            for i in range(0, len(head), chunk):
-                x = torch.from_numpy(head[i : i + chunk]).permute(0, 3, 1, 2).float().div_(255)
-                model.frame_features(normalize(x))
+    def decode(backend: str) -> Callable[[], object]:
+        return lambda: sum(len(t) for _, t in open_video(video, fps=fps, size=(size, size), backend=backend))
 
-    rows = {
-        "decode only": (lambda: sum(len(t) for _, t in open_video(video, fps=fps, size=(size, size))), n),
-        "encoder, frames in memory (ONNX Runtime)": (encoder_onnx, n),
-        "pipeline, file to embeddings (ONNX Runtime)": (lambda: onnx.embed(video, fps), n),
-        "encoder, frames in memory (PyTorch eager)": (encoder_torch, len(head)),
-        "pipeline, file to embeddings (PyTorch eager)": (lambda: eager.embed(torch_video, fps), torch_n),
-        "second run (cache)": (lambda: cached.embed(video, fps), n),
+    rows: dict[str, tuple[Callable[[], object], int]] = {
+        BACKBONE: (backbone_alone, n),
+        PIPELINE: (lambda: onnx.embed(video, fps), n),
+        ENCODER: (encoder_alone, n),
+        "embed_video (all set-up per call)": (lambda: embed_video(model, video, fps, cache_dir=False), n),
     }
-    encoder_onnx(), encoder_torch()  # warm-up: first calls allocate and pick kernels
-    best = dict.fromkeys(rows, float("inf"))
-    cpu = dict.fromkeys(rows, float("inf"))
-    for _ in range(args.repeats):
-        for name, (fn, _) in rows.items():
-            wall, used = timed(fn)
-            best[name], cpu[name] = min(best[name], wall), min(cpu[name], used)
-    rate = {name: rows[name][1] / best[name] for name in rows}
-    cpu_ms = {name: 1000 * cpu[name] / rows[name][1] for name in rows}
+    for backend in args.decoders.split(","):
+        rows[f"decode only ({backend})"] = (decode(backend), n)
+    if args.torch:
+        eager = Embedder(model, backend="torch", cache_dir=False)
+        head = frames[:128]
 
-    info = stream.info
+        def encoder_torch() -> None:
+            with torch.no_grad():
+                model.frame_features(normalize(torch.from_numpy(head).permute(0, 3, 1, 2).float() / 255))
+
+        rows["encoder alone (PyTorch eager)"] = (encoder_torch, len(head))
+        # the whole pipeline in PyTorch would take minutes here: its rate is per frame all the same
+        rows["pipeline (PyTorch eager)"] = (lambda: eager.embed(video, fps), n)
+
+    backbone_alone(), encoder_alone()  # warm-up: first calls allocate and pick kernels
+    rates: dict[str, list[float]] = {name: [] for name in rows}
+    cpu: dict[str, list[float]] = {name: [] for name in rows}
+    for r in range(args.rounds):
+        for name, (fn, count) in rows.items():
+            wall, used = measure(fn)
+            rates[name].append(count / wall)
+            cpu[name].append(1000 * used / count)
+        ratio = rates[PIPELINE][-1] / rates[BACKBONE][-1]
+        print(f"round {r + 1}/{args.rounds}: pipeline / backbone {ratio:.3f}", flush=True)
+    load_after = os.getloadavg()[0]
+
+    info = open_video(video).info
     what = f"every frame -> {n}" if fps is None else f"{fps:g} fps -> {n}"
-    print(f"\nvideo: {video.name}, {info.width}x{info.height} {info.codec}, {info.fps:.2f} fps, ", end="")
-    print(f"{info.duration:.0f} s")
+    print(f"\nvideo: {video.name}, {info.width}x{info.height} {info.codec}, ", end="")
+    print(f"{info.fps:.2f} fps, {info.duration:.0f} s")
     print(f"sampled at {what} frames of {size}x{size}")
     print(
-        f"model: {args.preset} ({model.cfg.backbone}), threads {torch.get_num_threads()}, "
-        f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (after)"
+        f"model: {args.preset or args.checkpoint.name} ({model.cfg.backbone}), "
+        f"threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
+        f"load average {load_before:.1f} before, {load_after:.1f} after"
     )
-    print(f"\n{'':46s} {'frames':>7s} {'seconds':>8s} {'frames/s':>9s} {'CPU ms/frame':>13s}")
+    print(f"{args.rounds} interleaved rounds; medians, and the range of the ratio over rounds\n")
+    print(f"{'':42s} {'frames/s':>9s} {'CPU ms/frame':>13s} {'/ backbone':>11s} {'range':>13s}")
+    base = rates[BACKBONE]
     for name in rows:
-        print(f"{name:46s} {rows[name][1]:7d} {best[name]:8.2f} {rate[name]:9.1f} {cpu_ms[name]:13.1f}")
-    enc_o = rate["encoder, frames in memory (ONNX Runtime)"]
-    pipe_o = rate["pipeline, file to embeddings (ONNX Runtime)"]
-    enc_t = rate["encoder, frames in memory (PyTorch eager)"]
-    pipe_t = rate["pipeline, file to embeddings (PyTorch eager)"]
-    # CPU time moves less with other jobs' load than wall-clock time: on an idle machine whose
-    # cores the encoder fills, the pipeline's rate is the encoder's times this ratio.
-    cpu_ratio = (
-        cpu_ms["encoder, frames in memory (ONNX Runtime)"]
-        / cpu_ms["pipeline, file to embeddings (ONNX Runtime)"]
+        ratios = [a / b for a, b in zip(rates[name], base)]
+        print(
+            f"{name:42s} {statistics.median(rates[name]):9.1f} {statistics.median(cpu[name]):13.2f} "
+            f"{statistics.median(ratios):11.3f} {min(ratios):6.3f}-{max(ratios):.3f}"
+        )
+    by_encoder = statistics.median(a / b for a, b in zip(rates[PIPELINE], rates[ENCODER]))
+    pipe, enc = statistics.median(cpu[PIPELINE]), statistics.median(cpu[ENCODER])
+    print(f"\npipeline / our encoder alone: {by_encoder:.3f} (median over rounds)")
+    # The pipeline is CPU-bound: its CPU beyond the encoder's is what it gives away on any machine.
+    print(
+        f"CPU beyond the encoder in the pipeline (decoding, transformer, hand-over): "
+        f"{pipe - enc:.2f} ms/frame, {(pipe - enc) / pipe:.1%} of the pipeline's"
     )
-    print(f"\npipeline / encoder alone, ONNX Runtime:   {pipe_o / enc_o:6.1%}", end="")
-    print(f" (by CPU time per frame: {cpu_ratio:.1%})")
-    print(f"pipeline / encoder alone, PyTorch eager:  {pipe_t / enc_t:6.1%}")
-    print(f"ONNX Runtime / PyTorch eager, pipeline:   {pipe_o / pipe_t:6.1f}x")
-    print(f"ONNX Runtime / PyTorch eager, encoder:    {enc_o / enc_t:6.1f}x")
 
 
 if __name__ == "__main__":

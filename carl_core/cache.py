@@ -45,7 +45,7 @@ from .progress import Progress
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CARL_CACHE_DIR"
-FORMAT_VERSION = 2  # 2: entries hold frame indices and blank flags too
+FORMAT_VERSION = 3  # 2: entries hold frame indices and blank flags too; 3: context-free embeddings
 _BLOCK = 1 << 20  # read size for hashing
 _SAMPLES, _SAMPLE_BYTES = 16, 4096
 
@@ -241,11 +241,12 @@ def _key_text(key: Any) -> str:
     return json.dumps(dataclasses.asdict(key), sort_keys=True)
 
 
-_EMBEDDING_ARRAYS = ("embs", "timestamps", "indices", "blank")
+_EMBEDDING_ARRAYS = ("embs", "timestamps", "indices", "blank", "frames")
 
 
 class EmbeddingCache:
-    """A video's embeddings, timestamps, frame indices and blank flags on disk, by ``EmbeddingKey``.
+    """A video's embeddings (contextual and context-free), timestamps, frame indices and blank
+    flags on disk, by ``EmbeddingKey``.
 
     Layout: ``root/embeddings/ab/abcdef....npz`` and ``root/files/*.json`` (remembered file
     digests). Safe to share between processes: every write is atomic and a reader sees either
@@ -275,12 +276,19 @@ class EmbeddingCache:
         return self._store.path_of(key)
 
     def get(self, key: EmbeddingKey) -> dict[str, np.ndarray] | None:
-        """The cached ``embs``, ``timestamps``, ``indices`` and ``blank``; None if absent or corrupt."""
+        """The cached ``embs``, ``timestamps``, ``indices``, ``blank`` and ``frames`` (the context-free
+        embeddings); None if absent or corrupt."""
         found = self._store.get(key, _EMBEDDING_ARRAYS)
         if found is None:
             return None
         n = len(found["embs"])
-        if found["embs"].ndim != 2 or any(found[k].shape != (n,) for k in _EMBEDDING_ARRAYS[1:]):
+        frames = found["frames"]
+        if (
+            found["embs"].ndim != 2
+            or any(found[k].shape != (n,) for k in _EMBEDDING_ARRAYS[1:4])
+            or frames.ndim != 2
+            or len(frames) != n
+        ):
             log.warning("cache entry %s is corrupt: deleting it; it is computed again", self.path_of(key))
             with contextlib.suppress(OSError):
                 self.path_of(key).unlink()
@@ -294,8 +302,10 @@ class EmbeddingCache:
         timestamps: np.ndarray,
         indices: np.ndarray,
         blank: np.ndarray,
+        frames: np.ndarray,
     ) -> Path:
         arrays: dict[str, np.ndarray] = {
+            "frames": np.ascontiguousarray(frames, dtype=np.float32),
             "embs": np.ascontiguousarray(embs, dtype=np.float32),
             "timestamps": np.ascontiguousarray(timestamps, dtype=np.float64),
             "indices": np.ascontiguousarray(indices, dtype=np.int64),

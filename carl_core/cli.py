@@ -154,11 +154,17 @@ def _resolve_fps(fps: str | float, model: Any) -> float | None:
 
 
 def _embed(embedder: Any, path: str, fps: float | None, crop: str | None = None) -> Any:
+    from .video import probe_video
+
     bar = _Bar("frame")
     try:
-        return embedder.embed(path, fps, on_progress=bar, crop=crop)
+        result = embedder.embed(path, fps, on_progress=bar, crop=crop)
     finally:
         bar.close()
+    damaged = probe_video(path).damaged  # a cut-off file embeds what it holds: say how much that is
+    if damaged:
+        print(f"warning: {damaged}", file=sys.stderr)
+    return result
 
 
 def cmd_embed(a: argparse.Namespace) -> None:
@@ -246,13 +252,13 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".t
 
 
 def _open_index(directory: str, must_exist: bool) -> Any:
-    from .retrieval import FrameIndex
+    from .retrieval import VideoIndex
 
     if (Path(directory) / "manifest.json").exists():
-        return FrameIndex.load(directory)
+        return VideoIndex.load(directory)
     if must_exist:
         raise CarlError(f"{directory} holds no frame index; make one with `carl index add VIDEO... --index`")
-    return FrameIndex()
+    return VideoIndex()
 
 
 def cmd_index(a: argparse.Namespace) -> None:
@@ -288,7 +294,7 @@ def cmd_index(a: argparse.Namespace) -> None:
     if w.size == 1:
         for video in todo:
             index.add(
-                Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()), replace=True
+                Path(video).name, _embed(embedder, video, fps), path=str(Path(video).resolve()), replace=True
             )
             print(f"indexed {Path(video).name}")
     else:
@@ -321,18 +327,18 @@ def _index_sharded(index: Any, todo: list[str], embedder: Any, fps: float | None
     import shutil
 
     from .distributed import barrier, share
-    from .retrieval import FrameIndex
+    from .retrieval import VideoIndex
 
     shards = Path(where) / ".shards"
-    shard = FrameIndex(storage=index.storage)
+    shard = VideoIndex(storage=index.storage)
     for video in share(todo, w):
-        shard.add(Path(video).name, *_embed(embedder, video, fps), path=str(Path(video).resolve()))
+        shard.add(Path(video).name, _embed(embedder, video, fps), path=str(Path(video).resolve()))
         print(f"[rank {w.rank}] indexed {Path(video).name}")
     shard.save(shards / f"rank{w.rank:05d}")
     barrier(w)
     merged = None
     if w.is_main:
-        parts = [FrameIndex.load(shards / f"rank{r:05d}") for r in range(w.size)]
+        parts = [VideoIndex.load(shards / f"rank{r:05d}") for r in range(w.size)]
         for i, video in enumerate(todo):
             index.merge(parts[i % w.size], [Path(video).name], replace=True)
         shutil.rmtree(shards, ignore_errors=True)
@@ -366,30 +372,33 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
         raise CarlError(f"query not found: {path}")
     exclude = None
     if Path(path).suffix.lower() in _IMAGE_SUFFIXES:
+        # A picture has no context: compare it with each frame on its own (VideoIndex.frames).
         from PIL import Image, UnidentifiedImageError
 
-        from .features import embed_image
+        from .embed import embed_picture
 
+        if index.frames is None:
+            raise CarlError(f"{a.index} predates picture search: rebuild it with `carl index add`")
         try:
             image = np.asarray(Image.open(path).convert("RGB"))
         except (UnidentifiedImageError, OSError) as e:
-            raise CarlError(f"cannot read the picture {path}: {e}") from e
-        query, where = embed_image(model, image), Path(path).name
+            raise CarlError(f"cannot read the picture {Path(path).name}: {e}") from None
+        query, where, space = embed_picture(model, image, crop=a.crop), Path(path).name, index.frames
     else:
         from .video import open_video
 
         fps = index.meta.get("fps") if "fps" in index.meta else _resolve_fps("auto", model)
-        embs, ts = _embed(_embedder(model, a), path, fps)
+        res = _embed(_embedder(model, a), path, fps, a.crop)
         all_times = open_video(path).timestamps
         if frame is not None and not 0 <= frame < len(all_times):
             raise CarlError(f"{Path(path).name} has frames 0 to {len(all_times) - 1}, not {frame}")
         t = all_times[frame] if frame is not None else (seconds if seconds is not None else 0.0)
-        i = int(np.abs(np.asarray(ts) - t).argmin())
-        query, where = embs[i], f"{Path(path).name} at {ts[i]:.2f} s"
+        i = int(np.abs(res.times - t).argmin())
+        query, where, space = res.embeddings[i], f"{Path(path).name} at {res.times[i]:.2f} s", index.context
         vid = Path(path).name
         if vid in index and a.exclude_radius >= 0:
             exclude = (vid, i, a.exclude_radius)
-    hits = index.query(query, k=a.k, exclude_window=exclude)[0]
+    hits = space.query(query, k=a.k, exclude_window=exclude)[0]
     rows = [
         dict(video=h.video_id, frame=h.frame, time=round(h.time, 4), similarity=round(h.similarity, 5))
         for h in hits
@@ -399,7 +408,7 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
         return
     print(f"nearest frames to {where}:")
     for r in rows:
-        print(f"  {r['similarity']:.4f}  {r['video']}  {r['time']:.2f} s  (embedded frame {r['frame']})")
+        print(f"  {r['similarity']:.4f}  {r['video']}  frame {r['frame']}  {r['time']:.2f} s")
 
 
 def cmd_strip(a: argparse.Namespace) -> None:
@@ -590,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exclude-radius", type=int, default=15,
                    help="skip the query video's frames this close to the query (-1: keep them)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the hits as JSON")
+    r.add_argument("--crop", help=f"the query's box, {crop_help}")
     model_args(r)
 
     st = add("strip", cmd_strip, "copy a checkpoint with only what inference needs (no optimiser state)")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import runtime
 from .cache import EmbeddingCache, EmbeddingKey, file_digest, model_digest, window_text
@@ -68,6 +69,14 @@ class EmbedResult(tuple):
         result.indices     # (T,) int64 frame numbers in the file (presentation order)
         result.blank       # (T,) bool: black or otherwise nearly uniform frames (``video.blank_frames``)
         result.pose        # the body pose the model read (a ``PoseSequence``), or None
+        result.frame_embeddings  # (T, F) each frame on its own, without context: see below
+
+    ``frame_embeddings`` are what a picture is compared with (``embed_picture``): a model's
+    embedding of a frame depends on the frames around it, which a picture has not, so a picture
+    run through the sequence model as a one-frame clip lands near the first frames of every video.
+    Each frame's context-free embedding is computed the way a picture's is: a pixel model's
+    per-frame features (before the sequence part), a pose model's pose descriptor
+    (``pose_features.pose_descriptor``), both for the fused ``human`` model.
 
     ``indices`` are the decoded frames' own numbers, right for variable frame rates and files
     whose first frame starts late, where ``round(time * fps)`` is not. ``len(result)`` is 2, as
@@ -77,6 +86,7 @@ class EmbedResult(tuple):
     indices: np.ndarray
     blank: np.ndarray
     pose: PoseSequence | None
+    frame_embeddings: np.ndarray
 
     def __new__(
         cls,
@@ -85,6 +95,7 @@ class EmbedResult(tuple):
         indices: np.ndarray,
         blank: np.ndarray,
         pose: PoseSequence | None = None,
+        frame_embeddings: np.ndarray | None = None,
     ):
         embeddings = np.asarray(embeddings, dtype=np.float32)
         times = np.asarray(times, dtype=np.float64)
@@ -98,6 +109,10 @@ class EmbedResult(tuple):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.blank = np.asarray(blank, dtype=bool)
         self.pose = pose
+        fe = embeddings if frame_embeddings is None else np.asarray(frame_embeddings, dtype=np.float32)
+        if fe.ndim != 2 or len(fe) != n:
+            raise ValueError(f"an EmbedResult needs (T, F) frame embeddings, got {fe.shape} for {n} frames")
+        self.frame_embeddings = fe
         return self
 
     @property
@@ -109,7 +124,7 @@ class EmbedResult(tuple):
         return self[1]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (EmbedResult, (self[0], self[1], self.indices, self.blank, self.pose))
+        return (EmbedResult, (self[0], self[1], self.indices, self.blank, self.pose, self.frame_embeddings))
 
     def __repr__(self) -> str:
         d = self[0].shape[1] if self[0].ndim == 2 else "?"
@@ -336,15 +351,18 @@ class Embedder:
         if not np.array_equal(pose.indices, visual.indices):  # both plan frames with video.sample_indices
             raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
         assert pose.pose is not None
-        fused = cast("FusedModel", self.model).fuse(pose.embeddings, pose.pose.present, visual.embeddings)
-        return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose)
+        model = cast("FusedModel", self.model)
+        present = pose.pose.present
+        fused = model.fuse(pose.embeddings, present, visual.embeddings)
+        frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings)
+        return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose, frames)
 
     def _embed_pose(
         self, path: Path, fps: float | None, crop: Any, on_progress: Progress | None
     ) -> EmbedResult:
         """A pose model: the body's landmarks in each frame (cached on disk by the extractor, so a
         second run is a lookup), then the model, which takes milliseconds on them."""
-        from .pose_features import model_input
+        from .pose_features import model_input, pose_descriptor
 
         seq = self.poses().extract(path, fps=fps, crop=crop, on_progress=on_progress)
         raw = torch.from_numpy(model_input(seq, self.model.cfg.pose_facing))
@@ -356,7 +374,7 @@ class Embedder:
         finally:
             self.model.train(was_training)
         blank = seq.blank if seq.blank is not None else np.zeros(len(seq), dtype=bool)
-        return EmbedResult(embs, seq.times, seq.indices, blank, seq)
+        return EmbedResult(embs, seq.times, seq.indices, blank, seq, pose_descriptor(seq))
 
     @property
     def engine_name(self) -> str:
@@ -437,41 +455,63 @@ class Embedder:
                 n = len(hit["embs"])
                 if on_progress:
                     on_progress(n, n, f"{path.name}: {n} frames from the cache")
-                return EmbedResult(hit["embs"], hit["timestamps"], hit["indices"], hit["blank"])
+                return EmbedResult(
+                    hit["embs"],
+                    hit["timestamps"],
+                    hit["indices"],
+                    hit["blank"],
+                    frame_embeddings=hit["frames"],
+                )
         size = self.model.cfg.image_size
-        stream = open_video(path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder)
-        engine = self._get_engine()
+        # On the CPU the model's threads fill the cores: a single-threaded decoder costs the least
+        # CPU per frame there. A GPU waits for frames: the decoder then takes every core it can use.
+        threads = 0 if self.model.device.type == "cuda" else 1
+        stream = open_video(
+            path, fps=fps, size=(size, size), chunk=self.chunk, backend=self.decoder, threads=threads
+        )
         was_training = self.model.training
         self.model.eval()
         try:
-            result = self._run(stream, engine, _Meter(len(stream), on_progress, path.name))
+            result = self._run(stream, _Meter(len(stream), on_progress, path.name))
         finally:
             self.model.train(was_training)
         if key is not None and self.cache is not None:
             try:
-                self.cache.put(key, result.embeddings, result.times, result.indices, result.blank)
+                self.cache.put(
+                    key,
+                    result.embeddings,
+                    result.times,
+                    result.indices,
+                    result.blank,
+                    result.frame_embeddings,
+                )
             except OSError as exc:  # a full or read-only disk must not lose the result
                 log.warning("could not write the embedding cache (%s)", exc)
         return result
 
-    def _run(self, stream: FrameStream, engine: _TorchEngine | _OnnxEngine, meter: _Meter) -> EmbedResult:
+    def _run(self, stream: FrameStream, meter: _Meter) -> EmbedResult:
         total = len(stream)
         feats = torch.empty(total, self.model.cfg.hidden_size)
         stamps = np.empty(total, dtype=np.float64)
         indices = np.empty(total, dtype=np.int64)
         blank = np.empty(total, dtype=bool)
+        # On CUDA, ``prepare`` pins host memory: worth doing in the decoding thread. On the CPU it
+        # hands the array over as it is, so decoding starts before the engine exists, and making
+        # it on first use (an ONNX session, 0.1-0.3 s of one core) overlaps the first chunks.
+        pinning = self._get_engine() if self.model.device.type == "cuda" else None
 
         def decoded(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[Any, ...]:
             idx, frames, ts = chunk  # in the decoding thread, while the model works on the last chunk
-            return engine.prepare(frames), ts, idx, blank_frames(frames)
+            return pinning.prepare(frames) if pinning else frames, ts, idx, blank_frames(frames)
 
         done = 0
         meter(0)
         with _Prefetch(stream.indexed(), decoded, PREFETCH, STALL_SECONDS) as chunks:
+            engine = pinning or self._get_engine()
             for x, ts, idx, flat in chunks:
                 n = min(len(ts), total - done)  # a stream never yields more than planned
                 part = slice(done, done + n)
-                feats[part] = engine(x)[:n]
+                feats[part] = engine(x if pinning else engine.prepare(x))[:n]
                 stamps[part], indices[part], blank[part] = ts[:n], idx[:n], flat[:n]
                 done += n
                 meter(done)
@@ -483,13 +523,61 @@ class Embedder:
             meter.on_progress(
                 done, done, f"{stream.info.path.name}: {done} frames at {meter.rate(done):.1f} frames/s"
             )
-        return EmbedResult(embs, stamps[:done].copy(), indices[:done].copy(), blank[:done].copy())
+        frames = F.normalize(feats[:done].float(), dim=1).numpy()  # each frame on its own: what a picture is
+        return EmbedResult(
+            embs, stamps[:done].copy(), indices[:done].copy(), blank[:done].copy(), None, frames
+        )
 
 
 def _pose_extractor(cache_dir: str | os.PathLike | bool, decoder: str) -> Any:
     from .pose import PoseExtractor  # LiteRT loads only for models that read pose
 
     return PoseExtractor(cache_dir=cache_dir, decoder=decoder)
+
+
+def _as_picture(image: Any) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise VideoError(
+            f"expected an RGB picture (height, width, 3) of 8-bit values, got shape {image.shape} "
+            f"and type {image.dtype}; give a PNG or JPEG file"
+        )
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+@torch.no_grad()
+def embed_picture(model: CARLModel, image: Any, *, crop: Any = None) -> np.ndarray:
+    """(F,) context-free embedding of one RGB uint8 picture (H, W, 3): comparable with the
+    ``EmbedResult.frame_embeddings`` of any video embedded by the same model, so a picture of a
+    frame finds that frame (not the first frames of every clip, as a one-frame sequence would).
+
+    A pixel model: its per-frame features of the picture, resized as video frames are. A pose
+    model: the pose found in the picture (``pose.PoseExtractor.estimate_image``, the person in
+    ``crop`` if given), as ``pose_features.pose_descriptor``; zeros where nobody is found. The
+    ``human`` model: both, fused as its frames are.
+    """
+    from .preprocess import preprocess
+
+    rgb = _as_picture(image)
+    if len(model.streams) > 1:
+        fused = cast("FusedModel", model)
+        pose = embed_picture(fused.pose, rgb, crop=crop)
+        present = np.array([bool(np.any(pose))])
+        return fused.fuse(pose[None], present, embed_picture(fused.visual, rgb)[None])[0]
+    if model.streams == ("pose",):
+        from .pose import estimate_image
+        from .pose_features import pose_descriptor
+
+        return pose_descriptor(estimate_image(rgb, crop))[0]
+    was_training = model.training
+    model.eval()
+    try:
+        x = preprocess(rgb[None], model.cfg.image_size, device=model.device)
+        return F.normalize(model.frame_features(x).float(), dim=1)[0].cpu().numpy()
+    finally:
+        model.train(was_training)
 
 
 def embed_video(
@@ -522,4 +610,4 @@ def embed_video(
     return embedder.embed(path, fps, on_progress=on_progress, crop=crop)
 
 
-__all__ = ["BACKENDS", "EmbedResult", "Embedder", "default_fps", "embed_video"]
+__all__ = ["BACKENDS", "EmbedResult", "Embedder", "default_fps", "embed_picture", "embed_video"]

@@ -8,23 +8,18 @@ download) and 2048-d for ResNet-50 (downloaded once to the torch hub cache). Not
 looks at more than one frame, which is the point of the comparison: CARL's transformer sees
 the whole sequence.
 
-``embed_image`` embeds a still picture with any such model (a one-frame sequence), for
-retrieval by an image.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from .backbone import BACKBONES, build_backbone
 from .config import ModelConfig
-from .errors import VideoError
 from .model import CARLModel
-from .preprocess import preprocess
 
-__all__ = ["ImageNetFeatures", "embed_image", "imagenet_features"]
+__all__ = ["ImageNetFeatures", "imagenet_features"]
 
 
 class PooledHead(nn.Module):
@@ -83,17 +78,3 @@ def imagenet_features(
     """ImageNet features of ``backbone`` in eval mode (``WeightsError`` where weights are missing)."""
     model = ImageNetFeatures(backbone)
     return model.to(torch.device(device) if device is not None else torch.device("cpu")).eval()
-
-
-def embed_image(model: CARLModel, image: np.ndarray) -> np.ndarray:
-    """(D,) L2-normalised embedding of one RGB uint8 picture (H, W, 3), as a one-frame sequence."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-        raise VideoError(
-            f"expected an RGB picture (height, width, 3) of 8-bit values, got shape {image.shape} "
-            f"and type {image.dtype}; give a PNG or JPEG file"
-        )
-    x = preprocess(np.ascontiguousarray(image[None, :, :, :3]), model.cfg.image_size, device=model.device)
-    return model.embed_frames(x)[0].float().cpu().numpy()

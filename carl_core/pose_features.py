@@ -234,6 +234,18 @@ class PoseFeatures(nn.Module):
         return torch.cat([_angles(torch.cat(cosines, dim=1)), lengths, seen, vis[:, :1]], dim=1)
 
 
+DESCRIPTOR = 2 * (2 * 4 + 2 * 4 + 2) + 2 * 4 + 3  # the invariant features' angles and lengths
+
+
+def pose_descriptor(seq: PoseSequence) -> np.ndarray:
+    """(T, DESCRIPTOR) unit rows: each frame's pose on its own, without context or weights, what
+    a picture's pose is compared with (the invariant features' angles and lengths; see
+    ``PoseFeatures``). All zeros where nobody was found."""
+    with torch.no_grad():
+        f = PoseFeatures("invariant")(torch.from_numpy(pose_array(seq)))[:, :DESCRIPTOR]
+    return torch.nn.functional.normalize(f, dim=1).numpy()
+
+
 def _last(x: torch.Tensor) -> torch.Tensor:
     return torch.tensor([x.shape[1] - 1], device=x.device)
 
@@ -244,7 +256,9 @@ __all__ = [
     "RAW_CHANNELS",
     "PoseFeatures",
     "augment_pose",
+    "DESCRIPTOR",
     "canonical_facing",
+    "pose_descriptor",
     "usual_facing",
     "mirror_pose",
     "model_input",

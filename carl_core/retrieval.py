@@ -33,18 +33,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from carl_core.errors import ConfigError, DataError
 from carl_core.io import atomic_open
 
-__all__ = ["FrameIndex", "Hit"]
+__all__ = ["FrameIndex", "Hit", "VideoIndex"]
 
 _FORMAT = "carl-frame-index"
-_VERSION = 1
-_ARRAY_NAMES = ("embeddings", "times", "scan")
+_VERSION = 2  # 2: each row's frame number in its video file
+_ARRAY_NAMES = ("embeddings", "times", "numbers", "scan")
 Storage = Literal["float32", "float16", "int16"]
 _SCAN_DTYPE = {"float16": np.float16, "int16": np.int16}
 _INT16_SCALE = 32767.0
@@ -56,7 +56,7 @@ class Hit:
     """One retrieved frame."""
 
     video_id: str
-    frame: int  # row of the frame within its video's embeddings
+    frame: int  # the frame's number in its video file (as decoded; see ``FrameIndex.add``)
     time: float  # seconds
     similarity: float  # cosine similarity to the query
 
@@ -156,6 +156,7 @@ class FrameIndex:
         self._x32 = _Rows(np.empty((0, d), np.float32))
         self._xs = _Rows(np.empty((0, d), _SCAN_DTYPE[storage])) if storage in _SCAN_DTYPE else None
         self._times = _Rows(np.empty((0,), np.float64))
+        self._numbers = _Rows(np.empty((0,), np.int64))
         self._scan_err = 0.0  # running maximum: stays a valid bound after removals
         self.meta: dict = {}
 
@@ -203,8 +204,11 @@ class FrameIndex:
         *,
         path: str | None = None,
         replace: bool = False,
+        frame_numbers: np.ndarray | Sequence[int] | None = None,
     ) -> None:
-        """Index a video's frame embeddings ``(T, D)`` with their times in seconds ``(T,)``."""
+        """Index a video's frame embeddings ``(T, D)`` with their times in seconds ``(T,)`` and
+        their frame numbers in the file (``EmbedResult.indices``; default 0, 1, 2, ...: every
+        frame embedded), which hits report."""
         self._make_room(video_id, replace)
         embs = np.asarray(embs)
         if embs.ndim != 2 or embs.shape[0] == 0 or embs.shape[1] == 0:
@@ -224,7 +228,10 @@ class FrameIndex:
             )
         if not np.isfinite(times).all():
             raise DataError(f"timestamps of {video_id!r} contain NaN or infinite values.")
-        self._append(video_id, _normalise(embs, f"embeddings of {video_id!r}"), times, path)
+        numbers = np.arange(len(times)) if frame_numbers is None else np.asarray(frame_numbers, np.int64)
+        if numbers.shape != times.shape:
+            raise DataError(f"{video_id!r} has {len(times)} embeddings but {numbers.shape} frame numbers.")
+        self._append(video_id, _normalise(embs, f"embeddings of {video_id!r}"), times, path, numbers)
 
     def merge(self, other: FrameIndex, videos: Sequence[str] | None = None, *, replace: bool = False) -> None:
         """Add ``other``'s videos (all, or those named, in that order) with their rows as stored.
@@ -240,7 +247,7 @@ class FrameIndex:
         for video_id in other.videos if videos is None else videos:
             x, times = other.get(video_id)
             self._make_room(video_id, replace)
-            self._append(video_id, x, times, other.video_path(video_id))
+            self._append(video_id, x, times, other.video_path(video_id), other.frame_numbers(video_id))
 
     def _make_room(self, video_id: str, replace: bool) -> None:
         if video_id in self._videos:
@@ -250,7 +257,14 @@ class FrameIndex:
                 )
             self.remove(video_id)
 
-    def _append(self, video_id: str, x: np.ndarray, times: np.ndarray, path: str | None) -> None:
+    def frame_numbers(self, video_id: str) -> np.ndarray:
+        """Each stored row's frame number in the video file."""
+        v = self._video(video_id)
+        return np.array(self._numbers.view[v.start : v.start + v.count])
+
+    def _append(
+        self, video_id: str, x: np.ndarray, times: np.ndarray, path: str | None, numbers: np.ndarray
+    ) -> None:
         """Store unit rows ``x`` (float32) of a new video after the others."""
         if self._dim is None:
             self._dim = x.shape[1]
@@ -264,12 +278,13 @@ class FrameIndex:
             self._xs.append(xs)
             self._scan_err = max(self._scan_err, err)
         self._times.append(times)
+        self._numbers.append(numbers)
         self._videos[video_id] = _Video(video_id, start, len(x), path)
 
     def remove(self, video_id: str) -> None:
         v = self._video(video_id)
         lo, hi = v.start, v.start + v.count
-        for rows in (self._x32, self._xs, self._times):
+        for rows in (self._x32, self._xs, self._times, self._numbers):
             if rows is not None:
                 rows.delete(lo, hi)
         del self._videos[video_id]
@@ -283,7 +298,7 @@ class FrameIndex:
             raise DataError(f"row {row} is outside the index of {len(self)} frames.")
         starts = np.fromiter((v.start for v in self._videos.values()), np.int64, len(self._videos))
         v = list(self._videos.values())[int(np.searchsorted(starts, row, side="right")) - 1]
-        return v.video_id, row - v.start, float(self._times.view[row])
+        return v.video_id, int(self._numbers.view[row]), float(self._times.view[row])
 
     # ------------------------------------------------------------------ search
     def query(
@@ -305,7 +320,7 @@ class FrameIndex:
         videos = list(self._videos.values())
         starts = np.fromiter((v.start for v in videos), np.int64, len(videos))
         owner = np.searchsorted(starts, np.maximum(rows, 0), side="right") - 1
-        times = self._times.view
+        times, numbers = self._times.view, self._numbers.view
         out: list[list[Hit]] = []
         for q in range(rows.shape[0]):
             hits = []
@@ -313,7 +328,7 @@ class FrameIndex:
                 if r < 0:
                     break
                 v = videos[o]
-                hits.append(Hit(v.video_id, int(r - v.start), float(times[r]), float(s)))
+                hits.append(Hit(v.video_id, int(numbers[r]), float(times[r]), float(s)))
             out.append(hits)
         return out
 
@@ -503,7 +518,7 @@ class FrameIndex:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         tag = uuid.uuid4().hex[:12]
-        arrays = {"embeddings": self._x32.view, "times": self._times.view}
+        arrays = {"embeddings": self._x32.view, "times": self._times.view, "numbers": self._numbers.view}
         if self._xs is not None:
             arrays["scan"] = self._xs.view
         files = {}
@@ -551,7 +566,7 @@ class FrameIndex:
             ) from e
         if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
             raise DataError(f"{src / 'manifest.json'} is not a CARL Studio frame index.")
-        if manifest.get("version") != _VERSION:
+        if manifest.get("version") not in (1, _VERSION):
             raise DataError(
                 f"the frame index in {src} has format version {manifest.get('version')}; this CARL Studio "
                 f"reads version {_VERSION}. Rebuild the index."
@@ -568,6 +583,13 @@ class FrameIndex:
             n, dim = manifest["frames"], manifest["dim"] or 0
             ok = x32.shape == (n, dim) and x32.dtype == np.float32 and times.shape == (n,)
             index._x32, index._times = _Rows(x32), _Rows(times)
+            if manifest["version"] >= 2:
+                numbers = read("numbers")
+                ok = ok and numbers.shape == (n,)
+            else:  # version 1 kept no frame numbers: every frame was embedded
+                counts = [v["count"] for v in manifest["videos"]]
+                numbers = np.concatenate([np.arange(c) for c in counts]) if counts else np.empty(0, np.int64)
+            index._numbers = _Rows(np.asarray(numbers, dtype=np.int64))
             if index.storage in _SCAN_DTYPE:
                 xs = read("scan")
                 ok = ok and xs.shape == (n, dim) and xs.dtype == _SCAN_DTYPE[index.storage]
@@ -585,4 +607,78 @@ class FrameIndex:
             raise DataError(
                 f"the frame index in {src} is inconsistent (array shapes vs manifest); rebuild it."
             )
+        return index
+
+
+class VideoIndex:
+    """The frames of many videos, searchable two ways: a ``FrameIndex`` of each frame in context
+    (the model's embeddings: what a frame of a video is compared with) and one of each frame on
+    its own (``EmbedResult.frame_embeddings``: what a picture is compared with, since a picture
+    has no context). Rows, videos, times and frame numbers are the same in both.
+
+    Saved as a folder: the contextual index in it, the context-free one in ``frames/`` inside it.
+    An index saved before context-free embeddings existed loads with ``frames`` None.
+    """
+
+    FRAMES = "frames"
+
+    def __init__(self, *, storage: Storage = "float32") -> None:
+        self.context = FrameIndex(storage=storage)
+        self.frames: FrameIndex | None = FrameIndex(storage=storage)
+
+    @property
+    def meta(self) -> dict:
+        return self.context.meta
+
+    @property
+    def videos(self) -> list[str]:
+        return self.context.videos
+
+    @property
+    def storage(self) -> Storage:
+        return self.context.storage
+
+    def __len__(self) -> int:
+        return len(self.context)
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self.context
+
+    def get(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings in context, times) of one video."""
+        return self.context.get(video_id)
+
+    def video_path(self, video_id: str) -> str | None:
+        return self.context.video_path(video_id)
+
+    def add(self, video_id: str, result: Any, *, path: str | None = None, replace: bool = False) -> None:
+        """Index a video's ``EmbedResult`` (embeddings, times, frame numbers, frame embeddings)."""
+        kw = dict(path=path, replace=replace, frame_numbers=result.indices)
+        self.context.add(video_id, result.embeddings, result.times, **kw)
+        if self.frames is not None:
+            self.frames.add(video_id, result.frame_embeddings, result.times, **kw)
+
+    def merge(self, other: VideoIndex, videos: Sequence[str] | None = None, *, replace: bool = False) -> None:
+        self.context.merge(other.context, videos, replace=replace)
+        if self.frames is not None and other.frames is not None:
+            self.frames.merge(other.frames, videos, replace=replace)
+        else:
+            self.frames = None
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write both indexes; the context-free one first, so the folder's manifest, written last,
+        names a complete pair."""
+        out = Path(directory)
+        if self.frames is not None:
+            self.frames.save(out / self.FRAMES)
+        return self.context.save(out)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, mmap: bool = False) -> VideoIndex:
+        src = Path(directory)
+        index = cls.__new__(cls)
+        index.context = FrameIndex.load(src, mmap=mmap)
+        index.frames = FrameIndex.load(src / cls.FRAMES, mmap=mmap) if (src / cls.FRAMES).is_dir() else None
+        if index.frames is not None and index.frames.videos != index.context.videos:
+            raise DataError(f"the two halves of the index in {src} hold other videos; rebuild it.")
         return index

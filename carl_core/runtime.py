@@ -142,7 +142,8 @@ def _frame_encoder_parts(model: CARLModel) -> list[tuple[str, torch.Tensor]]:
     return [(k, v) for k, v in state.items() if not k.startswith(skip)]
 
 
-def _export(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+def export_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Write ``module`` as an ONNX graph for inputs shaped like ``example``, any batch size."""
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
@@ -197,7 +198,7 @@ def _session(graph: _Graph, onnx_dir: str | os.PathLike | None, threads: int | N
     fresh = not path.is_file()
     if fresh:
         log.info("exporting the %s of %s to ONNX: %s", graph.kind, graph.name, path)
-        _export(graph.module, graph.example, path)
+        export_onnx(graph.module, graph.example, path)
     session = OrtModel(path, threads)
     if fresh:  # checked once, when made: a file on disk passed this check
         with torch.no_grad():
@@ -288,6 +289,7 @@ __all__ = [
     "OrtModel",
     "available",
     "default_onnx_dir",
+    "export_onnx",
     "export_path",
     "fast_frozen_features",
     "frame_encoder",

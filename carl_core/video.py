@@ -2,23 +2,20 @@
 
 Every read starts with a PyAV probe: it opens the file, finds the video stream, decodes the
 first frame and walks the packets (reading the file once, decoding nothing more) to learn the
-true frame count and each frame's presentation timestamp. Files that pass the probe and that
-decord reads correctly go to decord (fast); the rest are decoded with PyAV:
+true frame count and each frame's presentation timestamp, and whether the file holds less
+than its header promises (``VideoInfo.damaged``: a cut-off copy or download).
 
-- rotation metadata (phone videos): decord 0.6 ignores it or fails; PyAV turns frames upright;
-- variable frame rate: frames are picked by their real timestamps, and PyAV matches decoded
-  frames to timestamps by pts where decord only counts frames;
-- a container that promises more frames than its packets hold (a cut-off file): decord can
-  spin forever on those (dmlc/decord#373); PyAV reads what decodes;
-- a frame count that differs between decord and the probe (e.g. edit lists);
-- containers other than MP4/MOV, Matroska/WebM, AVI and Ogg: decord starts MPEG-TS/PS files
-  a few frames late;
-- any decord error, at open or mid-stream: PyAV takes over from the first missing frame.
-
-decord only ever reads a video from its first frame on, in back-to-back ranges, so it never
-seeks: its seeking is where its non-deterministic frames (dmlc/decord#195) and hangs come
-from. Sparse requests (fps sampling, a few frames late in a file) go to PyAV, which skips the
-colour conversion of unwanted frames and seeks to a keyframe, checking where it landed.
+PyAV decodes. Frames are matched to the probe's timestamps by pts, so a frame the decoder
+drops never shifts the ones after it; that is also what lets it decode less: a frame that
+sampling does not use and that no other frame references is left out by the decoder itself
+(``skip_frame``), and a far wanted frame is reached by a keyframe seek, checked where it
+lands. Resizing happens in YUV before the one colour conversion (``_ToRGB``). On 2 cores this
+costs less CPU per frame than decord on every file measured, from a third to nine tenths of
+it, every frame or sampled, at the model's size or the stored one
+(``benchmarks/bench_decode.py``), so decord is used only on request (``backend="decord"``).
+That also avoids decord's known faults: rotation metadata ignored, variable frame rates
+counted, MPEG-TS files started late, cut-off files read forever (dmlc/decord#373), frames
+that vary from run to run after a seek (dmlc/decord#195).
 
 Frame ``i`` is the i-th frame in presentation order in both readers. Timestamps are the
 frames' real presentation times in seconds, counted from the first frame (so the first frame
@@ -30,6 +27,7 @@ non-square pixel aspect ratio is not stretched, and mirroring in a display matri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -40,6 +38,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from carl_core.errors import ConfigError, VideoError
 from carl_core.progress import Progress
@@ -71,8 +70,9 @@ _VFR_TOLERANCE = 0.02
 # Give up finding a first frame after this many packets that decode to nothing.
 _MAX_PACKETS_BEFORE_FIRST_FRAME = 512
 _BACKENDS = ("auto", "decord", "pyav")
-# Containers that decord reads correctly (checked on real and generated files).
-_DECORD_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "ogg"}
+# PyAV leaves out the frames that no wanted frame needs (benchmarks/bench_decode.py turns this
+# off to measure what it buys).
+_SKIP_UNWANTED = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +82,13 @@ _DECORD_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "ogg"}
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video holds. ``width``/``height`` are as displayed (after ``rotation``)."""
+    """What a video holds. ``width``/``height`` are as displayed (after ``rotation``).
+
+    ``damaged``: None for a whole file; for one that holds less than its header promises (cut
+    off in a copy or a download) or whose data stops reading part-way, a sentence for the user
+    naming the file and how much of it is readable, e.g. "clip.mp4 is cut off or damaged: only
+    frames 0-99 of 250 could be read (40%) ...". Such a file still reads: what is there.
+    """
 
     path: Path
     num_frames: int
@@ -92,6 +98,7 @@ class VideoInfo:
     height: int
     rotation: int  # clockwise degrees applied for display: 0, 90, 180 or 270
     codec: str
+    damaged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,6 @@ class _Probe:
     coded_width: int
     coded_height: int
     vfr: bool
-    truncated: bool  # the container promises more frames than its packets hold
 
 
 def check_video_file(path: str | os.PathLike) -> None:
@@ -170,12 +176,15 @@ def _probe(path: str | os.PathLike) -> _Probe:
         key_list: list[bool] = []
         first: av.VideoFrame | None = None
         tries = 0
+        read = 0  # packets with data, those an edit list discards included (the header counts them)
+        read_error = None
         try:
             for packet in container.demux(stream):
                 if first is None and tries < _MAX_PACKETS_BEFORE_FIRST_FRAME:
                     # Discarded packets are decoded too: later frames may reference them.
                     first = _first_frame(stream, packet if packet.size else None)
                     tries += 1
+                read += packet.size > 0
                 if packet.size == 0 or packet.is_discard:  # flush packet; frame cut by an edit list
                     continue
                 pts_list.append(packet.pts if packet.pts is not None else packet.dts)
@@ -183,6 +192,7 @@ def _probe(path: str | os.PathLike) -> _Probe:
         except av.error.FFmpegError as exc:
             # Damaged or cut-off data: keep what was read so far.
             log.warning("%s: stopped reading packets early (%s)", path, exc)
+            read_error = str(exc)
         if not pts_list:
             raise VideoError(f"{path} has a video stream but no frames. Record or export the video again.")
         if first is None:
@@ -190,7 +200,36 @@ def _probe(path: str | os.PathLike) -> _Probe:
                 f"No frame of {path} could be decoded: the file is damaged or its codec is unsupported. "
                 "Re-encode it to MP4 (H.264)."
             )
-        return _make_probe(path, container.format.name, stream, first, pts_list, key_list)
+        probe = _make_probe(path, container.format.name, stream, first, pts_list, key_list)
+        claimed_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        claimed_s = claimed_s or (container.duration or 0) / 1e6
+        damaged = _damage(probe.info, read, stream.frames or 0, claimed_s, read_error)
+        return dataclasses.replace(probe, info=dataclasses.replace(probe.info, damaged=damaged))
+
+
+def _damage(info: VideoInfo, read: int, claimed: int, claimed_s: float, read_error: str | None) -> str | None:
+    """A sentence for the user when the file holds less than its header promises, else None."""
+    n, name = info.num_frames, info.path.name
+    readable = f"frames 0-{n - 1}" if n > 1 else "frame 0"
+    if claimed > read:
+        return (
+            f"{name} is cut off or damaged: only {readable} of {claimed} could be read "
+            f"({100 * n // claimed}%); the rest is left out. Get the complete file to use all of it."
+        )
+    # Without a frame count (Matroska, WebM), the header's duration; the margin keeps a
+    # soundtrack a little longer than the picture from counting as damage.
+    if claimed_s and info.duration < 0.9 * claimed_s and claimed_s - info.duration > 1.0:
+        return (
+            f"{name} is cut off or damaged: only {readable}, {info.duration:.1f} s of the "
+            f"{claimed_s:.1f} s its header gives, could be read ({100 * info.duration / claimed_s:.0f}%); "
+            "the rest is left out. Get the complete file to use all of it."
+        )
+    if read_error:
+        return (
+            f"{name} is damaged: reading stopped after {readable} ({read_error}); the rest is left out. "
+            "Get the complete file or re-encode it to MP4 (H.264)."
+        )
+    return None
 
 
 def _first_frame(stream: av.video.stream.VideoStream, packet: av.Packet | None) -> av.VideoFrame | None:
@@ -248,7 +287,6 @@ def _make_probe(
         rotation=rotation,
         codec=stream.codec_context.name,
     )
-    truncated = bool(stream.frames) and stream.frames > n
     return _Probe(
         info,
         stream.index,
@@ -260,7 +298,6 @@ def _make_probe(
         coded_w,
         coded_h,
         vfr,
-        truncated,
     )
 
 
@@ -374,20 +411,7 @@ def _upright(frames: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frames, k=-(rotation // 90), axes=(-3, -2)))
 
 
-def _decord_fits(probe: _Probe, wanted: np.ndarray) -> bool:
-    """decord only reads a video front to back, never seeking, and only where it is right.
-
-    Sparse requests (fps sampling, a few frames late in a file) go to PyAV, which skips the
-    colour conversion of unwanted frames and seeks to the nearest keyframe with a check.
-    """
-    prefix = int(wanted[0]) == 0 and int(wanted[-1]) == len(wanted) - 1
-    # decord rewinds with a seek after indexing; in MPEG-TS/PS that lands past the first
-    # frames and decord then returns shifted frames. Only containers with a seek index qualify.
-    indexed = any(name in _DECORD_CONTAINERS for name in probe.container_format.split(","))
-    return prefix and indexed and probe.info.rotation == 0 and not probe.vfr and not probe.truncated
-
-
-def _decord_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None):
+def _decord_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, threads: int):
     """Yield (index, frame) for the sorted unique ``wanted`` indices with decord.
 
     Reads back-to-back ranges from wanted[0] to wanted[-1], so decord never seeks after its
@@ -396,7 +420,8 @@ def _decord_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | 
     import decord  # optional: there are no decord wheels for some platforms
 
     w, h = out_wh if out_wh else (-1, -1)
-    reader = decord.VideoReader(str(probe.info.path), ctx=decord.cpu(0), width=w, height=h, num_threads=0)
+    path = str(probe.info.path)
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), width=w, height=h, num_threads=threads)
     if len(reader) != probe.info.num_frames:
         raise RuntimeError(f"decord counts {len(reader)} frames, the packets {probe.info.num_frames}")
     expected = (out_wh[1], out_wh[0]) if out_wh else (probe.coded_height, probe.coded_width)
@@ -416,12 +441,12 @@ class _SeekMissed(Exception):
     """A keyframe seek did not land on a known frame at or before the wanted one."""
 
 
-def _pyav_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None):
+def _pyav_frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, threads: int):
     """Yield (index, frame) for the sorted unique ``wanted`` indices with PyAV."""
     pending, seek = wanted, True
     while len(pending):
         try:
-            for idx, frame in _pyav_scan(probe, pending, out_wh, seek=seek):
+            for idx, frame in _pyav_scan(probe, pending, out_wh, threads, seek=seek):
                 yield idx, frame
                 pending = pending[pending > idx]
             return
@@ -433,16 +458,23 @@ def _keyframe_before(probe: _Probe, index: int) -> int:
     return int(probe.keyframes[np.searchsorted(probe.keyframes, index, side="right") - 1])
 
 
-def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, seek: bool):
+def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, threads: int, seek: bool):
     with av.open(str(probe.info.path), mode="r") as container:
         stream = container.streams[probe.stream_index]
         assert isinstance(stream, av.video.stream.VideoStream)  # the probe chose it as the video
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
         # Matching frames by pts keeps a frame the decoder drops from shifting the ones after it.
         # AVI stores no presentation times (its pts are in decode order), so there we count.
         timed = probe.timed and "avi" not in container.format.name
         by_pts = {int(p): i for i, p in enumerate(probe.pts)} if timed else {}
         seek = seek and bool(by_pts)
+        # Frames that no wanted frame needs are not decoded at all: the decoder drops unwanted
+        # frames that nothing references (codec_context.skip_frame), and matching by pts keeps
+        # every decoded frame's identity. Counting frames would miss the dropped ones: timed only.
+        sparse = _SKIP_UNWANTED and timed and len(wanted) < len(probe.pts)
+        keep = {int(p) for p in probe.pts[wanted]} if sparse else None
+        to_rgb = _ToRGB(out_wh)
         pos = 0  # next entry of ``wanted``
         counter = 0  # index of the next frame the decoder gives, where pts do not tell
         while pos < len(wanted):
@@ -455,7 +487,7 @@ def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None
                     raise _SeekMissed from exc
                 stream.codec_context.flush_buffers()
                 landing = key
-            for frame in _decoded(container, stream):
+            for frame in _decoded(container, stream, keep):
                 idx = by_pts.get(frame.pts, counter) if frame.pts is not None else counter
                 if landing is not None:
                     # Only a known keyframe at or before the wanted frame gives a sure position.
@@ -468,13 +500,7 @@ def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None
                 if pos == len(wanted):
                     return
                 if wanted[pos] == idx:
-                    if out_wh:
-                        # AREA: a proper low-pass for downscaling, and faster than BILINEAR in swscale.
-                        # Resize and convert to RGB in one swscale pass (5-15% faster than two).
-                        frame = frame.reformat(
-                            width=out_wh[0], height=out_wh[1], format="rgb24", interpolation="AREA"
-                        )
-                    yield idx, frame.to_ndarray(format="rgb24")
+                    yield idx, to_rgb(frame)
                     pos += 1
                     if pos == len(wanted):
                         return
@@ -486,10 +512,52 @@ def _pyav_scan(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None
                 return  # end of stream
 
 
-def _decoded(container, stream) -> Iterator[av.VideoFrame]:
-    """Every frame that decodes; damaged packets are skipped, a cut-off file ends the stream."""
+class _ToRGB:
+    """Decoded frames to uint8 RGB arrays, resized, with swscale contexts kept from frame to frame.
+
+    4:2:0 frames are scaled in YUV, then converted: swscale's scaled path to packed RGB is
+    plain C, its planar scaling and its unscaled YUV-to-RGB are SIMD, so two passes cost about
+    half of one (0.2 against 0.4-0.6 ms for 640x360 to 224x224 on 2 cores). The colours
+    differ only in the chroma of the small picture: half the output size, as in the source.
+    Single-threaded: decoding runs beside the model's threads, which fill the cores.
+    """
+
+    _PLANAR_420 = ("yuv420p", "yuvj420p")
+
+    def __init__(self, out_wh: tuple[int, int] | None):
+        self.out_wh = out_wh
+        self.scale, self.convert = VideoReformatter(), VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        if self.out_wh is None:
+            return self.convert.reformat(frame, format="rgb24", threads=1).to_ndarray()
+        w, h = self.out_wh
+        if frame.format.name in self._PLANAR_420 and w % 2 == 0 and h % 2 == 0:
+            # AREA: a proper low-pass for downscaling, and faster than BILINEAR in swscale.
+            frame = self.scale.reformat(
+                frame, width=w, height=h, format=frame.format.name, interpolation="AREA", threads=1
+            )
+            return self.convert.reformat(frame, format="rgb24", threads=1).to_ndarray()
+        return self.scale.reformat(
+            frame, width=w, height=h, format="rgb24", interpolation="AREA", threads=1
+        ).to_ndarray()
+
+
+def _decoded(container, stream, keep: set[int] | None = None) -> Iterator[av.VideoFrame]:
+    """Every frame that decodes; damaged packets are skipped, a cut-off file ends the stream.
+
+    ``keep``: the pts of the frames wanted; other frames are decoded only where a later frame
+    references them.
+    """
+    context = stream.codec_context
+    skipping = False
     try:
         for packet in container.demux(stream):
+            if keep is not None:
+                skip = packet.size > 0 and packet.pts is not None and packet.pts not in keep
+                if skip != skipping:
+                    context.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
             try:
                 yield from stream.decode(packet)
             except av.error.FFmpegError as exc:
@@ -500,20 +568,15 @@ def _decoded(container, stream) -> Iterator[av.VideoFrame]:
             yield from stream.decode(None)
 
 
-def _frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, backend: str):
-    """(index, frame) pairs for sorted unique ``wanted``: decord first, PyAV for what is left."""
-    done = 0
-    if backend == "decord" or (backend == "auto" and _decord_fits(probe, wanted)):
-        try:
-            for item in _decord_frames(probe, wanted, out_wh):
-                yield item
-                done += 1
-            return
-        except Exception as exc:  # decord raises many types; PyAV decides what is really broken
-            if backend == "decord":
-                raise VideoError(f"decord cannot read {probe.info.path}: {exc}") from exc
-            log.info("%s: decord failed (%s); PyAV takes over at frame %d", probe.info.path, exc, done)
-    yield from _pyav_frames(probe, wanted[done:], out_wh)
+def _frames(probe: _Probe, wanted: np.ndarray, out_wh: tuple[int, int] | None, backend: str, threads: int):
+    """(index, frame) pairs for sorted unique ``wanted``: PyAV, or decord where asked for."""
+    if backend != "decord":
+        yield from _pyav_frames(probe, wanted, out_wh, threads)
+        return
+    try:
+        yield from _decord_frames(probe, wanted, out_wh, threads)
+    except Exception as exc:  # decord raises many types
+        raise VideoError(f"decord cannot read {probe.info.path}: {exc}") from exc
 
 
 def _check_backend(backend: str) -> None:
@@ -527,6 +590,7 @@ def _chunks(
     size: Size,
     chunk: int,
     backend: str,
+    threads: int,
     on_progress: Progress | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode the frames ``order`` (sorted, unique); yield (indices, frames upright, timestamps).
@@ -539,7 +603,7 @@ def _chunks(
     buffer: list[np.ndarray] = []
     got: list[int] = []
     done = 0
-    for idx, frame in _frames(probe, order, out_wh, backend):
+    for idx, frame in _frames(probe, order, out_wh, backend, threads):
         buffer.append(frame)
         got.append(idx)
         if len(buffer) == chunk:
@@ -586,10 +650,12 @@ class FrameStream:
         size: Size,
         chunk: int,
         backend: str,
+        threads: int,
         on_progress: Progress | None,
     ):
         self._probe, self._order = probe, order
         self._size, self._chunk, self._backend, self._on_progress = size, chunk, backend, on_progress
+        self._threads = threads
 
     @property
     def info(self) -> VideoInfo:
@@ -614,7 +680,9 @@ class FrameStream:
     def indexed(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Chunks ``(indices (t,) int64, frames, timestamps)``: each frame's index in the file,
         which differs from the plan's where a damaged stretch did not decode."""
-        return _chunks(self._probe, self._order, self._size, self._chunk, self._backend, self._on_progress)
+        return _chunks(
+            self._probe, self._order, self._size, self._chunk, self._backend, self._threads, self._on_progress
+        )
 
 
 # Frames whose (grey, about 32 x 32) picture varies less than this, in grey levels of 0-255, are
@@ -647,10 +715,13 @@ def open_video(
     chunk: int = 64,
     backend: str = "auto",
     on_progress: Progress | None = None,
+    threads: int = 0,
 ) -> FrameStream:
     """Probe a video (rejecting bad files now) and plan its frames; iterate the result to decode.
 
-    Arguments as in ``iter_video``.
+    Arguments as in ``iter_video``. ``threads``: the decoder's threads; 0 lets it choose (the
+    fastest when decoding is all that runs), 1 costs the least CPU per frame, for when other
+    work fills the cores (``embed.py`` decodes beside the model).
     """
     _check_backend(backend)
     if chunk < 1:
@@ -658,7 +729,9 @@ def open_video(
     probe = _probe(path)
     order = _select(probe, fps, None)
     _target_size(probe, size)  # validate now rather than on first iteration
-    return FrameStream(probe, order, size, chunk, backend, on_progress)
+    if not (isinstance(threads, int) and threads >= 0):
+        raise ConfigError(f"threads must be 0 (the decoder's choice) or a positive count, got {threads!r}")
+    return FrameStream(probe, order, size, chunk, backend, threads, on_progress)
 
 
 def iter_video(
@@ -694,8 +767,8 @@ def read_video(
     for variable-rate videos); None keeps every frame. ``size``: resize at decode time so the
     shorter displayed side is ``size``, keeping the aspect ratio; a ``(width, height)`` pair
     gives exactly that displayed size. ``indices``: exactly these
-    frames, in this order (repeats allowed). ``backend``: "auto" (decord where it is right,
-    else PyAV), "decord" or "pyav". A cut-off file gives the frames that decode.
+    frames, in this order (repeats allowed). ``backend``: "auto" or "pyav" (PyAV), or
+    "decord". A cut-off file gives the frames that decode.
     """
     _check_backend(backend)
     probe = _probe(path)
@@ -707,7 +780,7 @@ def read_video(
     times = np.zeros(len(order), dtype=np.float64)
     got = np.zeros(len(order), dtype=np.int64)
     filled = 0
-    for chunk_idx, chunk_frames, chunk_times in _chunks(probe, order, size, 64, backend, on_progress):
+    for chunk_idx, chunk_frames, chunk_times in _chunks(probe, order, size, 64, backend, 0, on_progress):
         if frames is None:  # allocate once: concatenating chunks would double the peak memory
             frames = np.empty((len(order), *chunk_frames.shape[1:]), dtype=np.uint8)
         end = filled + len(chunk_frames)

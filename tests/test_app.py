@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from carl_core.pairing import align_pair
 from tests.e2e.studio import TINY_PRESET, make_test_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,16 +101,10 @@ def test_alignment_json_holds_path_mappings_and_times(studio_env) -> None:
     memo = at.session_state["embeddings"]
     (ka, ra), (kb, rb) = list(memo.items())[:2]
     (ea, _), (eb, tb) = ra, rb  # an EmbedResult unpacks as the (embeddings, times) pair
-    result = compute.align(ka, kb, ea, eb, "auto", False, False)
-    video = type("V", (), {"name": "x.mp4"})
-    doc = json.loads(
-        compute.alignment_json(
-            result,
-            compute.Embedded(video, ra, None, ka),
-            compute.Embedded(video, rb, None, kb),
-            "test model",
-        )
-    )
+    video = type("V", (), {"name": "x.mp4", "duration": 1.0})
+    a, b = compute.Embedded(video, ra, None, ka), compute.Embedded(video, rb, None, kb)
+    result = compute.align(ka, kb, a, b, "auto", False, False)
+    doc = json.loads(compute.alignment_json(result, a, b, "test model"))
     al, mp = doc["alignment"], doc["mapping"]
     assert al["path_a"][0] == 0 and al["path_a"][-1] == len(ea) - 1 and al["path_b"][-1] == len(eb) - 1
     assert len(mp["a_to_b_time"]) == len(ea) and mp["times_b"] == pytest.approx(list(tb))
@@ -134,7 +129,6 @@ def test_side_by_side_video_is_made_and_offered_for_download(studio_env) -> None
 def test_downloaded_side_by_side_shows_every_frame_once(studio_env, tmp_path, lead: str) -> None:
     """Barcode clips uploaded as A and B (A's frame timing hiccups half-way): every frame of the
     downloaded video shows the leader's next frame and the frame of the other matched to it."""
-    from app import compute
     from tests import barcode
 
     a = barcode.write_clip(tmp_path / "code_a.mp4", 40, hiccup_at=20)
@@ -149,15 +143,15 @@ def test_downloaded_side_by_side_shows_every_frame_once(studio_env, tmp_path, le
     at.run()
     no_failures(at)
     memo = at.session_state["embeddings"]
-    (ka, (ea, _)), (kb, (eb, _)) = [(k, v) for k, v in memo.items() if "code_" in k]
-    result = compute.align(ka, kb, ea, eb, "auto", False, False)
+    (ea, _), (eb, _) = [v for k, v in memo.items() if "code_" in k]
+    mapping = align_pair(ea, eb, method="auto", open_begin=False, open_end=False).mapping
     shown_a, shown_b = barcode.read_export(Path(at.session_state["export"]["path"]), gap=8)
     if lead == "A":
         np.testing.assert_array_equal(shown_a, np.arange(40))
-        np.testing.assert_array_equal(shown_b, result["a_to_b"])
+        np.testing.assert_array_equal(shown_b, mapping.a_to_b)
     else:
         np.testing.assert_array_equal(shown_b, np.arange(60))
-        np.testing.assert_array_equal(shown_a, result["b_to_a"])
+        np.testing.assert_array_equal(shown_a, mapping.b_to_a)
 
 
 def test_align_options_rerun_the_alignment(studio_env) -> None:

@@ -148,16 +148,17 @@ def test_corrupt_entry_is_detected_and_recomputed(model, video, tmp_path, caplog
 
 
 def _arrays(n: int, d: int) -> tuple[np.ndarray, ...]:
-    """What an entry holds: embeddings, timestamps, frame indices, blank flags."""
-    return np.ones((n, d), np.float32), np.arange(n, dtype=np.float64), np.arange(n), np.zeros(n, bool)
+    """What an entry holds: embeddings, timestamps, frame indices, blank flags, frame embeddings."""
+    ones = np.ones((n, d), np.float32)
+    return ones, np.arange(n, dtype=np.float64), np.arange(n), np.zeros(n, bool), ones
 
 
 def test_an_entry_of_the_old_format_is_a_miss(model, video, tmp_path):
-    # Version 1 held no frame indices nor blank flags: such an entry is never read as version 2.
+    # Version 2 held no context-free frame embeddings: such an entry is never read as version 3.
     embedder = Embedder(model, cache_dir=tmp_path)
     key = embedder.key(video, None)
-    assert key.version == FORMAT_VERSION == 2
-    old = dataclasses.replace(key, version=1)
+    assert key.version == FORMAT_VERSION == 3
+    old = dataclasses.replace(key, version=2)
     cache = EmbeddingCache(tmp_path)
     cache.put(old, *_arrays(24, 128))
     assert cache.get(key) is None

@@ -111,8 +111,9 @@ def test_bad_input_exits_2_with_one_clear_line(ckpt, tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
     assert main(["retrieve", "--index", str(tmp_path / "none"), "--query", A]) == 2
     assert "no frame index" in capsys.readouterr().err
-    assert main(["index", "add", A, "--index", str(tmp_path / "new")]) == 2
-    assert "--checkpoint" in capsys.readouterr().err
+    missing = tmp_path / "mine.pt"
+    assert main(["index", "add", A, "--index", str(tmp_path / "new"), "--checkpoint", str(missing)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err and not (tmp_path / "new").exists()
     with pytest.raises(SystemExit):
         main(["embed", A, "--checkpoint", ckpt, "--out", str(tmp_path / "e.npy"), "--fps", "fast"])
 

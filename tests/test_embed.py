@@ -297,3 +297,43 @@ def test_embed_video_uses_windows_beyond_max_full(model, video):
     full = model.embed_frames(preprocess(frames, S), window=None).numpy()
     assert not np.allclose(a, full, atol=1e-3)  # the windows did change something
     assert DEFAULT_WINDOW.max_full >= 4096  # a long clip (minutes) still gets full attention
+
+
+# --------------------------------------------------------------------------- cheaper decoding, damaged files
+
+
+def test_sampled_embeddings_equal_those_of_the_same_frames_decoded_one_by_one(model, tmp_path):
+    # x264 B-frames at 30 fps sampled at 10: the decoder leaves out frames, the identities hold
+    path = noise_video(tmp_path / "b.mp4", 60)
+    result = embed_video(model, path, fps=10, backend="onnx", cache_dir=False, chunk=8)
+    np.testing.assert_array_equal(result.indices, np.arange(0, 60, 3))
+    frames, stamps = read_video(path, indices=result.indices, size=(S, S), backend="pyav")
+    np.testing.assert_array_equal(result.times, stamps)
+    expected = model.embed_frames(preprocess(frames, S)).numpy()
+    np.testing.assert_allclose(result.embeddings, expected, atol=1e-4)
+
+
+def test_the_cli_warns_in_one_line_about_a_cut_off_file(tmp_path, capsys):
+    from carl_core.cli import main
+    from tests.e2e.studio import make_test_model
+
+    ckpt = str(make_test_model(tmp_path / "model.pt"))
+    rng = np.random.default_rng(0)
+    noise = (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(150))
+    whole = write_video(tmp_path / "whole.mp4", noise, 25.0)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index (written first) survives, half the frames do not
+    out = tmp_path / "e.npy"
+    assert (
+        main(["embed", str(cut), "--checkpoint", ckpt, "--out", str(out), "--fps", "all", "--no-cache"]) == 0
+    )
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "cut.mp4 is cut off or damaged: only frames 0-" in warnings[0] and "of 150" in warnings[0]
+    assert 0 < len(np.load(out)) < 150
+    assert (
+        main(["embed", str(whole), "--checkpoint", ckpt, "--out", str(out), "--fps", "all", "--no-cache"])
+        == 0
+    )
+    assert "warning:" not in capsys.readouterr().err

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from carl_core.embed import embed_picture
 from carl_core.errors import VideoError
-from carl_core.features import ImageNetFeatures, embed_image
+from carl_core.features import ImageNetFeatures
 from carl_core.preprocess import preprocess
 from carl_core.video import read_video
 
@@ -39,13 +40,13 @@ def test_video_embeddings_are_pooled_frames_each_on_its_own(features: ImageNetFe
 
 def test_a_picture_embeds_like_a_frame(features: ImageNetFeatures) -> None:
     frames, _ = read_video(SAMPLE, indices=[30])
-    e = embed_image(features, frames[0])
+    e = embed_picture(features, frames[0])
     assert e.shape == (1280,) and abs(np.linalg.norm(e) - 1) < 1e-5
     ref = features.embed_frames(preprocess(frames[:1], 64))[0].numpy()
     np.testing.assert_allclose(e, ref, atol=1e-5)
-    grey = embed_image(features, frames[0].mean(axis=2).astype(np.uint8))
+    grey = embed_picture(features, frames[0].mean(axis=2).astype(np.uint8))
     assert grey.shape == (1280,)
     with pytest.raises(VideoError, match="RGB picture"):
-        embed_image(features, np.zeros((8, 8, 7), np.uint8))
+        embed_picture(features, np.zeros((8, 8, 7), np.uint8))
     with pytest.raises(VideoError, match="RGB picture"):
-        embed_image(features, np.zeros((8, 8, 3), np.float32))
+        embed_picture(features, np.zeros((8, 8, 3), np.float32))

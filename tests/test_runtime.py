@@ -74,7 +74,7 @@ def test_fast_frozen_features_for_the_training_cache(model, frames, onnx_dir):
 def test_exported_once_per_model(model, onnx_dir, monkeypatch):
     runtime.frame_encoder(model, onnx_dir)
     before = {p.name: p.stat().st_mtime_ns for p in onnx_dir.glob("frames-*.onnx")}
-    monkeypatch.setattr(runtime, "_export", lambda *a: pytest.fail("exported again"))
+    monkeypatch.setattr(runtime, "export_onnx", lambda *a: pytest.fail("exported again"))
     runtime.frame_encoder(model, onnx_dir)
     runtime.frame_encoder(model, onnx_dir)
     assert set(before) == {p.name for p in onnx_dir.glob("frames-*.onnx")}
@@ -104,7 +104,7 @@ def test_a_graph_that_differs_from_pytorch_is_refused(model, onnx_dir, tmp_path,
     with torch.no_grad():
         twin.head.to_hidden.bias.add_(1.0)
     # an exporter that gets something wrong: here, the graph of the unchanged model
-    monkeypatch.setattr(runtime, "_export", lambda module, example, path: shutil.copy(good, path))
+    monkeypatch.setattr(runtime, "export_onnx", lambda module, example, path: shutil.copy(good, path))
     with pytest.raises(RuntimeError, match="differs from PyTorch"):
         runtime.frame_encoder(twin, tmp_path)
     assert not list(tmp_path.glob("*.onnx"))  # not kept for next time
@@ -128,7 +128,7 @@ def test_embedder_falls_back_to_pytorch_when_export_fails(model, monkeypatch, ca
     def broken(*a):
         raise RuntimeError("unsupported operator")
 
-    monkeypatch.setattr(runtime, "_export", broken)
+    monkeypatch.setattr(runtime, "export_onnx", broken)
     with caplog.at_level(logging.WARNING):
         assert Embedder(model, cache_dir=False, onnx_dir=tmp_path).engine_name == "torch"
     assert "unsupported operator" in caplog.text

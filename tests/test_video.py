@@ -8,6 +8,7 @@ whether it is upright.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -16,8 +17,9 @@ import av
 import numpy as np
 import pytest
 
+from carl_core import video as video_module
 from carl_core.errors import CarlError, ConfigError, VideoError
-from carl_core.video import VideoInfo, iter_video, probe_video, read_video, sample_indices
+from carl_core.video import VideoInfo, iter_video, open_video, probe_video, read_video, sample_indices
 from carl_core.video_writer import write_video
 from tests.conftest import real_clip
 
@@ -558,3 +560,159 @@ def test_real_clip_fps_resampling():
     assert np.allclose(ts, np.arange(100) / 10, atol=1e-6)
     every_third, _ = read_video(path, indices=range(0, 300, 3), size=32)
     assert np.array_equal(frames, every_third)
+
+
+# --------------------------------------------------------------------------------------------
+# Cheaper decoding: frames that sampling never uses are not decoded; resizing in YUV
+# --------------------------------------------------------------------------------------------
+
+
+def _counting_decoder(monkeypatch) -> list[int]:
+    """Count the frames PyAV's decoder gives out (decoded, whether wanted or not)."""
+    decoded = [0]
+    inner = video_module._decoded
+
+    def counting(*args, **kwargs):
+        for frame in inner(*args, **kwargs):
+            decoded[0] += 1
+            yield frame
+
+    monkeypatch.setattr(video_module, "_decoded", counting)
+    return decoded
+
+
+@pytest.mark.parametrize("name", ["h264.mp4", "gop5.mkv", "h264.mov"])
+@pytest.mark.parametrize("fps", [10, 7.5, 3])
+def test_sampling_leaves_out_unused_frames_and_keeps_every_frames_identity(vids, monkeypatch, name, fps):
+    # x264's B-frames reference nothing: sampling every third one or fewer leaves them out
+    every, every_ts = read_video(vids[name], backend="pyav")
+    decoded = _counting_decoder(monkeypatch)
+    frames, ts = read_video(vids[name], fps=fps, backend="pyav")
+    wanted = sample_indices(len(every), 30.0, fps)
+    assert indices_of(frames) == wanted.tolist()
+    np.testing.assert_array_equal(frames, every[wanted])  # bit for bit the frames of a full decode
+    np.testing.assert_array_equal(ts, every_ts[wanted])
+    assert decoded[0] < wanted[-1] + 1  # fewer decoded than the frames up to the last wanted one
+    skipped = decoded[0]
+    decoded[0] = 0
+    monkeypatch.setattr(video_module, "_SKIP_UNWANTED", False)
+    again, _ = read_video(vids[name], fps=fps, backend="pyav")
+    np.testing.assert_array_equal(again, frames)
+    assert decoded[0] == wanted[-1] + 1 > skipped
+
+
+def test_skipping_on_a_real_clip_keeps_frames_exact(monkeypatch):
+    path = real_clip("ikramaliokz__squat.mp4")  # a phone-style H.264 with B-frames nothing references
+    sparse = np.arange(0, 45, 3)
+    full, full_ts = read_video(path, indices=range(45), size=(96, 96), backend="pyav")
+    decoded = _counting_decoder(monkeypatch)
+    frames, ts = read_video(path, indices=sparse, size=(96, 96), backend="pyav")
+    assert decoded[0] < 43
+    np.testing.assert_array_equal(frames, full[sparse])
+    np.testing.assert_array_equal(ts, full_ts[sparse])
+
+
+def _one_pass(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
+    """The old conversion: scaled straight to RGB in one swscale pass."""
+    return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+
+
+@pytest.mark.parametrize("name", ["yuyoujiang__squat.mp4", "golfdb__test_video.mp4", "mmaction2__test.mp4"])
+def test_resizing_in_yuv_changes_pixels_no_more_than_a_resize_filter(name):
+    to_rgb = video_module._ToRGB((224, 224))
+    with av.open(str(real_clip(name))) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k % 40:
+                continue
+            new, old = to_rgb(frame).astype(int), _one_pass(frame, 224, 224).astype(int)
+            assert new.shape == old.shape == (224, 224, 3)
+            diff = np.abs(new - old)
+            # the chroma is sampled at half the output size: colour edges soften, nothing moves
+            assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 20
+            # The colours are those of the frame at its stored size (what decord and read_video
+            # without a size give); the one-pass path was 1-2 grey levels darker.
+            stored = frame.to_ndarray(format="rgb24").mean(axis=(0, 1))
+            assert np.abs(new.mean(axis=(0, 1)) - stored).max() < 0.5
+            if k >= 80:
+                break
+
+
+def test_odd_sizes_and_other_pixel_formats_convert_in_one_pass(vids):
+    frames, _ = read_video(vids["odd.mp4"], size=(33, 21))  # yuv444p, odd output
+    assert frames.shape == (5, 21, 33, 3)
+    frames, _ = read_video(vids["h264.mp4"], size=(33, 21), backend="pyav")
+    assert frames.shape == (20, 21, 33, 3)
+    assert indices_of(read_video(vids["h264.mp4"], backend="pyav", size=(W, H))[0]) == list(range(20))
+
+
+def test_decoder_threads_change_nothing_but_speed(vids):
+    for name in ("h264.mp4", "vp9.webm", "mpeg4.avi"):
+        one = [f for f, _ in open_video(vids[name], fps=10, size=(32, 32), threads=1)]
+        auto = [f for f, _ in open_video(vids[name], fps=10, size=(32, 32), threads=0)]
+        np.testing.assert_array_equal(np.concatenate(one), np.concatenate(auto))
+    with pytest.raises(ConfigError, match="threads"):
+        open_video(vids["h264.mp4"], threads=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Cut-off files say how much of them is readable
+# --------------------------------------------------------------------------------------------
+
+
+def _cut(tmp_path: Path, suffix: str, keep: float = 0.4) -> tuple[Path, Path]:
+    """250 frames at 25 fps (10 s) written by write_video, and a copy cut to ``keep`` of its bytes."""
+    frames = (pattern(i, noise=True) for i in range(250))
+    whole = write_video(tmp_path / f"whole{suffix}", frames, 25.0)
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    return whole, cut
+
+
+def test_a_cut_off_mp4_with_its_index_first_says_how_much_is_readable(tmp_path):
+    whole, cut = _cut(tmp_path, ".mp4")
+    data = whole.read_bytes()
+    assert data.index(b"moov") < data.index(
+        b"mdat"
+    )  # faststart: the index of all 250 frames survives the cut
+    assert probe_video(whole).damaged is None
+    info = probe_video(cut)
+    assert info.damaged is not None
+    m = re.fullmatch(
+        r"cut\.mp4 is cut off or damaged: only frames 0-(\d+) of 250 could be read \((\d+)%\); "
+        r"the rest is left out\. Get the complete file to use all of it\.",
+        info.damaged,
+    )
+    assert m, info.damaged
+    assert int(m[1]) + 1 == info.num_frames and 70 <= info.num_frames <= 130
+    assert int(m[2]) == 100 * info.num_frames // 250
+    frames, _ = read_video(cut)  # what is there still reads
+    assert indices_of(frames[:-1]) == list(range(len(frames) - 1))
+    assert read_video(cut, fps=10)[0].shape[0] >= 10
+
+
+def test_a_cut_off_matroska_file_says_it_by_duration(tmp_path):
+    whole, cut = _cut(tmp_path, ".mkv")
+    assert probe_video(whole).damaged is None
+    info = probe_video(cut)
+    m = re.search(
+        r"cut\.mkv is cut off or damaged: only frames 0-(\d+), ([\d.]+) s of the 10\.0 s", info.damaged or ""
+    )
+    assert m, info.damaged
+    assert int(m[1]) + 1 == info.num_frames and float(m[2]) == pytest.approx(info.duration, abs=0.05)
+
+
+def test_whole_files_are_not_damaged(vids):
+    for name in (
+        "h264.mp4",
+        "vp9.webm",
+        "mjpeg.avi",
+        "h264.mov",
+        "vfr.mkv",
+        "gop5.ts",
+        "rot90.mp4",
+        "one.mp4",
+    ):
+        assert probe_video(vids[name]).damaged is None, name
+    for name in ("yuyoujiang__squat.mp4", "decord__flipping_a_pancake.mkv", "mmaction2__test.avi"):
+        assert probe_video(real_clip(name)).damaged is None
