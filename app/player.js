@@ -560,6 +560,7 @@ export default function (component) {
     // New videos, model or crop: the old position means nothing here; report the new one.
     S.lastReport = "";
     S.spareFor = null;
+    S.pendingSeek = null; // a jump asked of the pair shown before
     S.skeletonOn = data.skeleton;
   }
   const toggle = root.querySelector(".cp-skel-toggle");

@@ -105,11 +105,9 @@ def pair_key(ea: Embedded, eb: Embedded) -> str:
 def request_seek(video: str, index: int) -> None:
     """Ask the player to show sample ``index`` of video "a" or "b" (that video then leads).
     The request holds for the pair shown now, and is dropped with it."""
-    shown = st.session_state.get("player_shown")
-    if not shown:
-        return
+    shown = st.session_state.get("player_shown") or {}
     st.session_state["player_seek"] = {
-        "video": video, "index": int(index), "nonce": time.monotonic_ns(), "pair": shown["pair"],
+        "video": video, "index": int(index), "nonce": time.monotonic_ns(), "pair": shown.get("pair"),
     }  # fmt: skip
 
 
@@ -134,7 +132,7 @@ def player(
     pair = pair_key(ea, eb)
     st.session_state["player_shown"] = {"pair": pair, "a": len(ea.times), "b": len(eb.times)}
     seek = st.session_state.get("player_seek")
-    if seek is not None and seek.get("pair") != pair:
+    if seek is not None and seek.get("pair") not in (None, pair):
         st.session_state.pop("player_seek", None)
         seek = None
     data = {

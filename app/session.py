@@ -142,7 +142,7 @@ def _probe(path: str, stamp: str) -> dict:
         "width": info.width,
         "height": info.height,
         "codec": info.codec,
-        "damaged": getattr(info, "damaged", None),  # carl_core.video: a cut-off file says how much is left
+        "damaged": info.damaged,  # a cut-off file: how much of it is readable, in its name
     }
 
 
