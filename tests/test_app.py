@@ -323,6 +323,28 @@ def test_a_position_is_clamped_to_the_videos_shown() -> None:
     assert player.position() is None  # outside a page: nothing shown
 
 
+def _heatmap_marks(at: AppTest) -> list[dict]:
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [t for t in fig["data"] if t.get("name") == "player"]
+
+
+def test_the_heatmap_cross_goes_with_a_model_switch(studio_env) -> None:
+    """Issue 10 item 11: the red cross marks where the player rests, in this pair only."""
+    from app import models
+
+    at = run_app()
+    pair = player_data(at)["pair"]
+    at.session_state["player"] = {"position": {"leader": "a", "a": 30, "b": 25, "pair": pair}}
+    at.run()
+    (mark,) = _heatmap_marks(at)
+    assert mark["x"] == [25] and mark["y"] == [30]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["data"][0]["colorbar"]["title"]["side"] == "right"  # not under the plot's toolbar
+    at.selectbox(key="model_choice").set_value(models.LITE0).run()
+    no_failures(at)
+    assert player_data(at)["pair"] != pair and not _heatmap_marks(at)
+
+
 def test_a_jump_asked_before_a_video_changed_is_not_replayed(studio_env) -> None:
     """Issue 10 item 7: a map point jumps B; B is set to "Upload a video…" and uploaded again."""
     from app.player import request_seek
