@@ -166,7 +166,8 @@ def main() -> None:
                 forced = st.session_state.setdefault("force_proxy", {})
                 with st.spinner("preparing the videos for the browser…"):
                     media = {k: compute.player_media(e, e.video.key in forced) for k, e in embedded.items()}
-                st.caption(aligned_with(used, choice, embedded))
+                if used is not None and choice is not None:
+                    st.caption(aligned_with(used, choice, embedded))
                 reads_pose = model is not None and models.reads_pose(model)
                 res = player(ea, eb, media["a"], media["b"], result, skeleton=reads_pose)
                 bad = getattr(res, "media_error", None)

@@ -609,6 +609,19 @@ def test_retrieve_by_a_frame_and_jump_to_a_result(studio_env) -> None:
     assert seek["index"] == int(first.split("frame")[1].split("·")[0])
 
 
+def test_the_retrieve_radius_says_what_it_leaves_out(studio_env) -> None:
+    """Issue 10 item 11: "...or only its frames this close to the query" read as the opposite."""
+    at = run_app("Retrieve")
+    at.radio(key="query_source").set_value("A frame of B").run()
+    radius = at.number_input(key="query_radius")
+    assert "leave out" in radius.label and "this close" not in radius.label
+    at.number_input(key="query_radius").set_value(0).run()
+    at.slider(key="query_frame_b").set_value(20).run()
+    hits = _hits(at)
+    first = hits[0]  # 0 leaves every frame in, the query's own first
+    assert first.split("·")[1].strip() == "B" and int(first.split("frame")[1].split("·")[0]) == 20, hits
+
+
 def test_retrieve_by_a_picture(studio_env) -> None:
     from PIL import Image
 

@@ -109,9 +109,9 @@ RECORD = (
 )
 
 
-def _assert_b_keeps_up(page, frames: int = 40) -> list[float]:
+def _assert_b_keeps_up(page, frames: int = 40, p90_max: float = 0.35) -> list[float]:
     """Play A from its start for ``frames`` frames (at most 9 s); B's lag behind where the
-    mapping puts it, sorted (seconds)."""
+    mapping puts it, sorted (seconds): its median at most 0.12 s, its 90th percentile ``p90_max``."""
     page.evaluate("() => { const S = window.carlPlayer; S.a.pause(); S.a.currentTime = 0; }")
     page.wait_for_timeout(800)
     got = page.evaluate(RECORD, frames)
@@ -125,7 +125,7 @@ def _assert_b_keeps_up(page, frames: int = 40) -> list[float]:
     median, p90 = lag[len(lag) // 2], lag[int(0.9 * len(lag))]
     print(f"B's lag behind A: median {median:.3f} s, 90th percentile {p90:.3f} s")
     assert lag[len(lag) // 2] <= 0.12, f"B does not follow A: median lag {lag[len(lag) // 2]:.3f} s"
-    assert lag[int(0.9 * len(lag))] <= 0.35, f"B strays from A: {lag[-8:]}"
+    assert p90 <= p90_max, f"B strays from A: 90th percentile {p90:.3f} s, worst {lag[-8:]}"
     return lag
 
 
@@ -183,18 +183,21 @@ def test_upload_align_and_follow_while_playing(page) -> None:
 def _halves(tmp_path: Path) -> tuple[Path, Path]:
     """The squat pair of issue 10 item 9, one man's first reps against his later ones: the real
     squat clip cut into its two halves (the samples where ../shared is absent), the second half
-    time-warped (slow, then fast: B's pace against A's changes all along)."""
+    time-warped (slow, then fast) and with two stretches of 0.7 s that A lacks (black): B's pace
+    against A's changes all along, and twice the mapping jumps."""
     from carl_core.video import probe_video, read_video, write_video
 
     src = VIDEO_A if VIDEO_A.is_file() else SAMPLES / "squat_a.mp4"
     info = probe_video(src)
     half = info.num_frames // 2
+    first, _ = read_video(src, indices=list(range(half)))
     warp = np.round((half - 1) * np.linspace(0, 1, int(1.4 * half)) ** 2).astype(int)
-    out = []
-    for name, idx in (("squat_first_half.mp4", np.arange(half)), ("squat_second_half.mp4", half + warp)):
-        frames, _ = read_video(src, indices=idx.tolist())
-        out.append(write_video(tmp_path / name, frames, info.fps))
-    return out[0], out[1]
+    second, _ = read_video(src, indices=(half + warp).tolist())
+    gap = np.zeros((round(0.7 * info.fps), *second.shape[1:]), np.uint8)
+    thirds = np.array_split(second, 3)
+    second = np.concatenate([thirds[0], gap, thirds[1], gap, thirds[2]])
+    a = write_video(tmp_path / "squat_first_half.mp4", first, info.fps)
+    return a, write_video(tmp_path / "squat_second_half.mp4", second, info.fps)
 
 
 def test_b_keeps_up_on_the_squat_pair(page, tmp_path) -> None:
@@ -221,7 +224,10 @@ def test_b_keeps_up_on_the_squat_pair(page, tmp_path) -> None:
     print("slopes of the mapping (B s per A s, every 5 samples):", [round(x, 2) for x in slopes])
     assert max(slopes) - min(slopes) > 1, f"the mapping's slope hardly changes: {slopes}"
     try:
-        _assert_b_keeps_up(page, frames=1000)  # the whole of A, through every slope
+        # The whole of A, through every slope. Measured on 2 busy cores: the follower that
+        # played through the jumps lagged 0.38 s (90th percentile); taking them with a spare
+        # element seeked in advance, 0.16-0.17 s.
+        _assert_b_keeps_up(page, frames=1000, p90_max=0.25)
         s = _at_rest(page)
         assert s["paused"] and s["ib"] == s["expected_b"], s
     finally:
