@@ -155,11 +155,13 @@ def render(ea: Embedded, eb: Embedded, result: PairAlignment, model_label: str) 
     m = st.columns(5)
     m[0].metric("Frames of A", f"{len(ea.times):,}", help=f"{ea.video.duration:.1f} s")
     m[1].metric("Frames of B", f"{len(eb.times):,}", help=f"{eb.video.duration:.1f} s")
-    matched = result.confidence.a[result.mapping.covered_a]
+    # Both videos' matched frames, as the library's warnings count them: one number, not two.
+    conf, mp = result.confidence, result.mapping
+    matched = np.r_[conf.a[mp.covered_a], conf.b[mp.covered_b]]
     m[2].metric(
         "Mean confidence",
         f"{100 * float(np.mean(matched)) if matched.size else 0:.0f}%",
-        help="Estimated probability that a matched frame of A is matched right (calibrated; see the "
+        help="Estimated probability that a matched frame of A or B is matched right (calibrated; see the "
         f"README). Same action in both videos: {100 * result.confidence.pair:.0f}% likely.",
     )
     m[3].metric("Path cost per step", f"{al.mean_cost:.3f}")
