@@ -93,8 +93,8 @@ def render(videos: dict[str, Video | None]) -> None:
         st.info(f"Trains on the {gpu}, with bf16 mixed precision.", icon=":material/memory:")
     else:
         st.info(
-            f"No GPU here: training runs on the {gpu}. The `small` preset trains on cached "
-            "EfficientNet-Lite0 features and takes minutes for a few videos; the ResNet-50 presets "
+            f"No GPU here: training runs on the {gpu}. The `small`, `pose` and `human` presets train "
+            "on cached features (pixels, body pose) and take minutes for a few videos; the ResNet-50 presets "
             "(pouring, penn_action, finegym) would take hours to days on a CPU.",
             icon=":material/memory:",
         )
@@ -121,7 +121,10 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
         )
     elif source == FOLDER:
         path_text = st.text_input("Folder of videos", key="train_folder", placeholder="/data/my_squats")
-        st.caption("Every video file under it (subfolders too); no labels needed.")
+        st.caption(
+            "Every video file under it (subfolders too); no labels needed. With labels (a labels.csv "
+            "of video,label, or one subfolder per label), weak supervision is offered below."
+        )
     else:
         path_text = st.text_input(
             "Dataset folder", key="train_dataset", placeholder="/data/penn_action_processed"
