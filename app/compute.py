@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from carl_core.align import Method
     from carl_core.embed import EmbedResult
     from carl_core.pairing import PairAlignment
+    from carl_core.skeleton import PoseSequence
 
 FPS_CHOICES: dict[str, float | str | None] = {
     "Auto": "auto",
@@ -66,7 +67,10 @@ class Embedded:
     video: Video
     result: EmbedResult
     fps: float | None  # sampling rate used (None: every frame)
-    key: str  # names the embeddings: model, video, fps
+    key: str  # names the embeddings: model, video, fps, crop box
+    # The body pose found in each embedded frame, where a model read it (``EmbedResult.pose``;
+    # kept when a pair falls back on the visual model, to show what was found).
+    pose: PoseSequence | None = None
 
     @property
     def embs(self) -> np.ndarray:
@@ -88,17 +92,41 @@ class Embedded:
         """(T,) bool: black or otherwise uniform frames."""
         return self.result.blank
 
+    @property
+    def person_share(self) -> float | None:
+        """The share of frames where a person was found; None where no pose was read."""
+        return None if self.pose is None or not len(self.pose) else float(np.mean(self.pose.present))
 
-def embed(model_key: str, embedder: Any, video: Video, fps: float | None, on_progress: Progress) -> Embedded:
-    """Embeddings of a video, memoised for the session; the library's disk cache behind that."""
-    key = f"{model_key}|{video.key}|{fps}"
+    def unread(self) -> tuple[int, int]:
+        """(frames embedded, frames planned): fewer where part of the file did not decode."""
+        from carl_core.video import sample_indices
+
+        planned = len(sample_indices(self.video.num_frames, self.video.fps, self.fps))
+        return len(self.times), planned
+
+
+NOBODY_SHARE = 0.5  # a person in fewer frames than this: the pair is aligned by the picture
+
+
+def embed(
+    model_key: str,
+    embedder: Any,
+    video: Video,
+    fps: float | None,
+    on_progress: Progress,
+    crop: str | None = None,
+) -> Embedded:
+    """Embeddings of a video, memoised for the session; the library's disk cache behind that.
+    ``crop`` ("x0,y0,x1,y1" pixels): the person to follow, for models that read pose."""
+    key = f"{model_key}|{video.key}|{fps}|{crop or ''}"
     memo = st.session_state.setdefault("embeddings", {})
     if key not in memo:
-        result = embedder.embed(video.path, fps, on_progress=on_progress)
+        result = embedder.embed(video.path, fps, on_progress=on_progress, crop=crop or None)
         if len(memo) > 8:  # two videos per model; a few models' worth is plenty
             memo.pop(next(iter(memo)))
         memo[key] = result
-    return Embedded(video, memo[key], fps, key)
+    result = memo[key]
+    return Embedded(video, result, fps, key, result.pose)
 
 
 # --------------------------------------------------------------------------- alignment

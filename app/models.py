@@ -1,9 +1,11 @@
 """The sidebar's model picker, and models and embedders loaded once per server.
 
-Choices: the bundled default (``assets/carl_small.pt``, or ``$CARL_DEFAULT_MODEL``), a run
-trained in the Train tab, the user's own checkpoint or one released by the authors (a path or
-an upload; ``carl_core.load_checkpoint`` reads both without running pickled code), or plain
-ImageNet features with no CARL head (``carl_core.features``).
+Choices: the bundled default (``carl_core.DEFAULT_CHECKPOINT``, the ``human`` model: body pose
+where a person is found, the picture elsewhere; or ``$CARL_DEFAULT_MODEL``), the small pixel
+model trained on synthetic stick figures, a run trained in the Train tab, the user's own
+checkpoint or one released by the authors (a path or an upload; ``carl_core.load_checkpoint``
+reads both without running pickled code), or plain ImageNet features with no CARL head
+(``carl_core.features``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import streamlit as st
 import torch
 
 from app.session import ROOT, guard, upload_limit_mb, workspace
+from carl_core import DEFAULT_CHECKPOINT
 from carl_core.devices import default_device, describe_device
 from carl_core.errors import CheckpointError
 
@@ -25,16 +28,31 @@ if TYPE_CHECKING:
     from carl_core.model import CARLModel
 
 DEFAULT_ENV = "CARL_DEFAULT_MODEL"
-DEFAULT = "CARL small (bundled default)"
+DEFAULT = "CARL human (bundled default)"
+SMALL = "CARL small (pixels, synthetic training)"
 OWN = "My checkpoint…"
 AUTHORS = "The authors' released checkpoint…"
-LITE0 = "ImageNet features: EfficientNet-Lite0 (no CARL head)"
-RESNET = "ImageNet features: ResNet-50 (no CARL head, downloads once)"
+LITE0 = "ImageNet Lite0 (visual, no CARL head)"
+RESNET = "ImageNet ResNet-50 (downloads once)"
 TRAINED = "Trained here: "
 
 
 def default_model_path() -> Path:
-    return Path(os.environ.get(DEFAULT_ENV) or ROOT / "assets" / "carl_small.pt")
+    return Path(os.environ.get(DEFAULT_ENV) or DEFAULT_CHECKPOINT)
+
+
+def small_model_path() -> Path:
+    return ROOT / "assets" / "carl_small.pt"
+
+
+def reads_pose(model: CARLModel) -> bool:
+    """Whether the model reads body pose (a ``pose`` or fused ``human`` model)."""
+    return "pose" in getattr(model, "streams", ())
+
+
+def visual_choice() -> ModelChoice:
+    """The visual model a pair falls back on where nobody is found: plain ImageNet Lite0 features."""
+    return ModelChoice("features", LITE0, backbone="efficientnet_lite0")
 
 
 def device() -> torch.device:
@@ -114,20 +132,28 @@ def _checkpoint_input(what: str, key: str) -> Path | None:
 
 def picker(trained: list[tuple[str, Path]]) -> ModelChoice | None:
     """The sidebar model picker; returns None (with an error shown) where nothing usable is chosen."""
-    options = [DEFAULT, *[TRAINED + label for label, _ in trained], OWN, AUTHORS, LITE0, RESNET]
+    options = [DEFAULT, SMALL, *[TRAINED + label for label, _ in trained], OWN, AUTHORS, LITE0, RESNET]
     if st.session_state.get("model_choice") not in options:
         st.session_state["model_choice"] = DEFAULT
     choice = st.selectbox("Model", options, key="model_choice")
-    if choice == DEFAULT:
-        path = default_model_path()
+    if choice in (DEFAULT, SMALL):
+        path = default_model_path() if choice == DEFAULT else small_model_path()
         if not path.is_file():
+            preset = "human" if choice == DEFAULT else "small"
             st.error(
-                f"The default model {path} is missing. Train it with the recipe in the README "
-                "(`carl train ... --preset small`), or choose another model above.",
+                f"The model {path} is missing. Train it with the recipe in the README "
+                f"(`carl train ... --preset {preset}`), or choose another model above.",
                 icon=":material/error:",
             )
             return None
-        st.caption("EfficientNet-Lite0 + CARL head, trained on synthetic action videos.")
+        if choice == DEFAULT:
+            st.caption(
+                "For videos of people: reads the body's pose (33 landmarks) where a person is found "
+                "and the picture (EfficientNet-Lite0) elsewhere, under a CARL head trained on "
+                "synthetic human motion."
+            )
+        else:
+            st.caption("Pixels only: EfficientNet-Lite0 + CARL head, trained on synthetic stick figures.")
         return ModelChoice("checkpoint", choice, path)
     if choice.startswith(TRAINED):
         path = dict(trained)[choice.removeprefix(TRAINED)]
@@ -149,7 +175,10 @@ def picker(trained: list[tuple[str, Path]]) -> ModelChoice | None:
             return ModelChoice("checkpoint", choice, given)
         return None
     if choice == RESNET:
-        st.caption("Weights from torchvision, fetched once into the torch hub cache.")
+        st.caption("No CARL head. Weights from torchvision, fetched once into the torch hub cache.")
         return ModelChoice("features", choice, backbone="resnet50")
-    st.caption("1280-d pooled features per frame; no sequence model. A baseline for comparison.")
-    return ModelChoice("features", choice, backbone="efficientnet_lite0")
+    st.caption(
+        "EfficientNet-Lite0's 1280-d ImageNet features per frame; no sequence model. What the "
+        "picture alone says: a baseline, and the model for videos without people."
+    )
+    return visual_choice()

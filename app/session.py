@@ -3,6 +3,7 @@
 Uploads are written to a folder made with ``tempfile.mkdtemp`` (mode 0700, this user only),
 one per session, removed when the session ends (its ``Workspace`` is garbage-collected) or the
 server stops. A file opened by path is read in place and never copied or written next to.
+Messages about an upload name the user's file, never the private copy (``user_text``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import weakref
@@ -42,12 +44,15 @@ class Workspace:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="carl-studio-"))  # mode 0700
+        self.names: dict[Path, str] = {}  # each saved upload: the name of the user's file
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.dir), True)
 
     def save_upload(self, data: bytes | memoryview, name: str, folder: str) -> Path:
-        """Write an upload atomically to ``dir/folder/`` (content-named, so a rerun reuses it)."""
+        """Write an upload atomically to ``dir/folder/<content digest>/<its name>``: a rerun
+        reuses it, and the library's messages and progress show the file's own name."""
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
-        target = self.dir / folder / f"{digest}-{safe_file_name(name, 'video')}"
+        target = self.dir / folder / digest / safe_file_name(name, "video")
+        self.names[target] = name
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -56,10 +61,21 @@ class Workspace:
         return target
 
     def forget(self, folder: str, keep: Path | None = None) -> None:
-        """Delete the files of ``folder`` but ``keep`` (a slot's previous uploads)."""
-        for p in (self.dir / folder).glob("*"):
+        """Delete the uploads of ``folder`` but ``keep`` (a slot's previous uploads)."""
+        for p in (self.dir / folder).glob("*/*"):
             if p != keep and p.is_file():
                 p.unlink(missing_ok=True)
+                self.names.pop(p, None)
+                with contextlib.suppress(OSError):
+                    p.parent.rmdir()
+
+    def user_text(self, text: str) -> str:
+        """``text`` with each private copy named as the user's file, and no other private path."""
+        for path, name in self.names.items():
+            text = text.replace(str(path), name)
+            if path.name != name:
+                text = re.sub(rf"(?<![\w.-]){re.escape(path.name)}(?![\w.-])", name, text)
+        return text.replace(str(self.dir), "the session's private folder")
 
     def close(self) -> None:
         self._cleanup()
@@ -69,6 +85,18 @@ def workspace() -> Workspace:
     if "workspace" not in st.session_state:
         st.session_state["workspace"] = Workspace()
     return st.session_state["workspace"]
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+_QUOTED_NAME = re.compile(r":\s*'[^']*'(?=\))")  # FFmpeg's "...: 'file'" inside our parentheses
+
+
+def user_text(text: str) -> str:
+    """A message as the user should read it: their files' names, no private paths, no errno."""
+    ws = st.session_state.get("workspace")
+    if isinstance(ws, Workspace):
+        text = ws.user_text(text)
+    return _QUOTED_NAME.sub("", _ERRNO.sub("", text))
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,7 @@ class Video:
     width: int
     height: int
     codec: str
+    damaged: str | None = None  # how much of a cut-off or damaged file is readable (the library's words)
 
     @property
     def key(self) -> str:
@@ -113,6 +142,7 @@ def _probe(path: str, stamp: str) -> dict:
         "width": info.width,
         "height": info.height,
         "codec": info.codec,
+        "damaged": info.damaged,  # a cut-off file: how much of it is readable, in its name
     }
 
 
@@ -139,7 +169,7 @@ def guard(what: str) -> Iterator[None]:
     try:
         yield
     except CarlError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(user_text(str(e)), icon=":material/error:")
     except MemoryError:
         st.error(
             f"Not enough memory while {what}. Try a lower sampling rate (sidebar) or shorter videos.",
@@ -148,8 +178,10 @@ def guard(what: str) -> Iterator[None]:
     except Exception as e:  # a bug in CARL Studio: say so plainly, keep the details in the server log
         log.exception("unexpected error while %s", what)
         st.error(
-            f"Something went wrong in CARL Studio while {what} ({type(e).__name__}: {e}). "
-            "This is a bug, not something you did; the details are in the server's log.",
+            user_text(
+                f"Something went wrong in CARL Studio while {what} ({type(e).__name__}: {e}). "
+                "This is a bug, not something you did; the details are in the server's log."
+            ),
             icon=":material/bug_report:",
         )
 
@@ -163,7 +195,7 @@ def safe_callback(fn: Callable[..., None]) -> Callable[..., None]:
         try:
             fn(*args, **kwargs)
         except CarlError as e:
-            st.session_state["callback_error"] = str(e)
+            st.session_state["callback_error"] = user_text(str(e))
         except Exception as e:
             log.exception("unexpected error in %s", fn.__name__)
             st.session_state["callback_error"] = (
@@ -181,7 +213,15 @@ def show_callback_error() -> None:
 
 
 def video_picker(slot: str, default_sample: str | None) -> Video | None:
-    """The sidebar controls of one slot: a sample, an upload or a path. Errors show in place."""
+    """The sidebar controls of one slot: a sample, an upload or a path. Errors show in place,
+    and so does what a damaged file lost."""
+    video = _pick_video(slot, default_sample)
+    if video is not None and video.damaged:
+        st.warning(user_text(video.damaged), icon=":material/broken_image:")
+    return video
+
+
+def _pick_video(slot: str, default_sample: str | None) -> Video | None:
     ws = workspace()
     options = [*samples(), UPLOAD, BY_PATH]
     index = options.index(default_sample) if default_sample in options else len(options) - 2

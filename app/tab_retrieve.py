@@ -67,13 +67,14 @@ def render(embedded: dict[str, Embedded], model: Any) -> None:
             query = e.embs[i]
             skip_own = st.toggle(f"Leave out video {slot.upper()}", value=False, key="query_skip_own")
             radius = st.number_input(
-                "…or only its frames this close to the query",
+                "…or leave out only its frames within ± this many of the query",
                 min_value=0,
                 max_value=1000,
                 value=5,
                 key="query_radius",
                 disabled=skip_own,
-                help="Neighbouring frames look alike; leave them out to see other moments.",
+                help="Neighbouring frames look alike: leaving them out shows other moments. 0 keeps "
+                "every frame, the query's own included.",
             )
             exclude = ("video", slot.upper()) if skip_own else ("window", (slot.upper(), i, int(radius)))
         k = st.slider("How many", 1, 30, 8, key="query_k")

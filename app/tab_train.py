@@ -24,6 +24,14 @@ LOADED, UPLOADED, FOLDER, AUTHORS = (
     "A dataset in the authors' format",
 )
 YAML = "A preset file (YAML)…"
+PRESET_WORDS = {
+    "small": "pixels, EfficientNet-Lite0 (minutes on a CPU)",
+    "pose": "body pose alone (videos of people; minutes on a CPU)",
+    "human": "body pose + pixels, the default for people",
+    "pouring": "ResNet-50, the paper's Pouring recipe",
+    "penn_action": "ResNet-50, the paper's PennAction recipe",
+    "finegym": "ResNet-50, the paper's FineGym recipe",
+}
 STATE_WORDS = {
     "starting": "starting",
     "caching": "caching backbone features",
@@ -85,8 +93,8 @@ def render(videos: dict[str, Video | None]) -> None:
         st.info(f"Trains on the {gpu}, with bf16 mixed precision.", icon=":material/memory:")
     else:
         st.info(
-            f"No GPU here: training runs on the {gpu}. The `small` preset trains on cached "
-            "EfficientNet-Lite0 features and takes minutes for a few videos; the ResNet-50 presets "
+            f"No GPU here: training runs on the {gpu}. The `small`, `pose` and `human` presets train "
+            "on cached features (pixels, body pose) and take minutes for a few videos; the ResNet-50 presets "
             "(pouring, penn_action, finegym) would take hours to days on a CPU.",
             icon=":material/memory:",
         )
@@ -113,7 +121,10 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
         )
     elif source == FOLDER:
         path_text = st.text_input("Folder of videos", key="train_folder", placeholder="/data/my_squats")
-        st.caption("Every video file under it (subfolders too); no labels needed.")
+        st.caption(
+            "Every video file under it (subfolders too); no labels needed. With labels (a labels.csv "
+            "of video,label, or one subfolder per label), weak supervision is offered below."
+        )
     else:
         path_text = st.text_input(
             "Dataset folder", key="train_dataset", placeholder="/data/penn_action_processed"
@@ -123,7 +134,13 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
             "prepare them, or `carl synth`). With frame labels, the run ends with the paper's metrics."
         )
     c1, c2 = st.columns(2)
-    preset = c1.selectbox("Preset", [*PRESETS, YAML], index=list(PRESETS).index("small"), key="train_preset")
+    preset = c1.selectbox(
+        "Preset",
+        [*PRESETS, YAML],
+        index=list(PRESETS).index("small"),
+        key="train_preset",
+        format_func=lambda p: f"{p}: {PRESET_WORDS[p]}" if p in PRESET_WORDS else p,
+    )
     preset_id = "yaml" if preset == YAML else preset
     preset_name = preset
     if preset == YAML:
@@ -161,6 +178,7 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
         key=f"train_frames_{preset_id}",
         help="Frames sampled from each video for each of its two views.",
     )
+    weak = _weak_option(source, path_text)
     busy = active is not None
     if active is not None:
         st.warning(f"A run is going ({active.name}); only one runs at a time.", icon=":material/hourglass:")
@@ -177,10 +195,44 @@ def _form(videos: dict[str, Video | None], jm: JobManager, active: Path | None) 
                     lr=float(lr),
                     num_frames=int(frames),
                     name=name or None,
+                    overrides={"loss": {"weak": True}} if weak else {},
                 )
             )
             st.session_state["train_run"] = str(run)
             st.rerun()
+
+
+def video_labels(folder: Path) -> dict[Path, str]:
+    """The video-level labels of a folder of videos (``labels.csv`` or subfolder names); {} for none."""
+    from carl_core.datasets import VIDEO_EXTENSIONS, folder_labels
+
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    return folder_labels(folder, files) if files else {}
+
+
+def _weak_option(source: str, path_text: str) -> bool:
+    """Weak SCL (``loss.weak``), offered where the data has video-level labels; whether it is on."""
+    if source != FOLDER or not path_text.strip():
+        return False
+    labels: dict[Path, str] = {}
+    with guard("reading the folder's labels"):
+        labels = video_labels(Path(path_text.strip()).expanduser())
+    if not labels:
+        st.caption(
+            "No labels found: self-supervised training. For weak supervision, add a labels.csv "
+            "(video,label) or put the videos in one subfolder per label."
+        )
+        return False
+    names = sorted(set(labels.values()))
+    shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+    return st.toggle(
+        f"Weak supervision: also align videos that share a label ({len(labels)} videos labelled: {shown})",
+        key="train_weak",
+        help="Weak SCL: after a warm-up, videos with the same label are aligned by DTW on the current "
+        "embeddings and pulled together frame by frame (`carl train --weak`).",
+    )
 
 
 def _data_path(source: str, videos: dict[str, Video | None], uploads, path_text: str, jm: JobManager) -> Path:

@@ -168,11 +168,12 @@ def test_open_ends_leave_the_padding_unmatched(studio_env, tmp_path) -> None:
     """A, and B = A with other footage before and after, with ImageNet Lite0 features: closed
     ends must match the padding somewhere; open begin and end put every frame of A on its own
     frame of B and leave the padding uncovered."""
+    from app import models
     from tests.padded import PAD, synthetic_pair
 
     a, b = synthetic_pair(tmp_path)
     at = run_app()
-    at.selectbox(key="model_choice").set_value("ImageNet features: EfficientNet-Lite0 (no CARL head)").run()
+    at.selectbox(key="model_choice").set_value(models.LITE0).run()
     for slot, clip in (("A", a), ("B", b)):
         at.selectbox(key=f"video_src_{slot}").set_value("Upload a video…").run()
         at.file_uploader(key=f"upload_{slot}").upload(clip.name, clip.read_bytes(), "video/mp4")
@@ -247,8 +248,8 @@ def test_an_uploaded_video_is_kept_in_a_private_folder(studio_env) -> None:
     assert player_data(at)["b"]["name"] == "take 2 (final).mp4"
     ws = at.session_state["workspace"].dir
     assert (ws.stat().st_mode & 0o777) == 0o700
-    saved = list((ws / "video_B").iterdir())
-    assert len(saved) == 1 and saved[0].name.endswith("take_2_final_.mp4")
+    saved = list((ws / "video_B").glob("*/*"))  # <content digest>/<the file's own name>
+    assert len(saved) == 1 and saved[0].name == "take_2_final_.mp4"
 
 
 def test_frame_numbers_shown_are_the_decoded_frames_of_a_variable_rate_file(studio_env, tmp_path) -> None:
@@ -266,6 +267,229 @@ def test_frame_numbers_shown_are_the_decoded_frames_of_a_variable_rate_file(stud
     data = player_data(at)["a"]
     assert data["frames"] == [0, 3, 6, 7]
     assert data["times"] == pytest.approx([0.0, 0.133, 0.366, 0.6], abs=1e-3)
+
+
+def test_the_bundled_human_model_is_offered_first_and_chosen(studio_env) -> None:
+    from app import models
+
+    at = run_app()
+    picker = at.selectbox(key="model_choice")
+    assert picker.options[:2] == [models.DEFAULT, models.SMALL] and picker.value == models.DEFAULT
+    assert "human" in models.DEFAULT and "body" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def _upload(at: AppTest, slot: str, name: str, data: bytes) -> AppTest:
+    at.selectbox(key=f"video_src_{slot}").set_value("Upload a video…").run()
+    at.file_uploader(key=f"upload_{slot}").upload(name, data, "video/mp4")
+    return at.run()
+
+
+def _three_frames(tmp_path: Path) -> Path:
+    from carl_core.video import read_video, write_video
+
+    frames, _ = read_video(SAMPLES / "squat_c.mp4", indices=[10, 11, 12])
+    return write_video(tmp_path / "three.mp4", frames, 24)
+
+
+def test_a_position_far_into_a_video_survives_a_three_frame_clip_in_its_place(studio_env, tmp_path) -> None:
+    """Issue 10 item 6: A scrubbed to frame 150, then a 3-frame clip uploaded as A."""
+    at = run_app()
+    pair = player_data(at)["pair"]
+    at.session_state["player"] = {"position": {"leader": "a", "a": 150, "b": 140, "pair": pair}}
+    at.run()
+    no_failures(at)
+    _upload(at, "A", "three.mp4", _three_frames(tmp_path).read_bytes())
+    no_failures(at)
+    assert len(player_data(at)["a"]["times"]) == 3
+
+
+def test_a_position_is_clamped_to_the_videos_shown() -> None:
+    from app import player
+
+    def page() -> None:
+        import streamlit as st
+
+        from app import player
+
+        st.session_state["player_shown"] = {"pair": "p", "a": 3, "b": 10}
+        st.session_state["player"] = {"position": {"leader": "b", "a": 200, "b": -4, "pair": "p"}}
+        st.session_state["clamped"] = player.position()
+        st.session_state["player"]["position"]["pair"] = "another pair"
+        st.session_state["other"] = player.position()
+
+    at = AppTest.from_function(page).run()
+    assert at.session_state["clamped"] == {"leader": "b", "a": 2, "b": 0}
+    assert at.session_state["other"] is None
+    assert player.position() is None  # outside a page: nothing shown
+
+
+def _heatmap_marks(at: AppTest) -> list[dict]:
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [t for t in fig["data"] if t.get("name") == "player"]
+
+
+def test_the_heatmap_cross_goes_with_a_model_switch(studio_env) -> None:
+    """Issue 10 item 11: the red cross marks where the player rests, in this pair only."""
+    from app import models
+
+    at = run_app()
+    pair = player_data(at)["pair"]
+    at.session_state["player"] = {"position": {"leader": "a", "a": 30, "b": 25, "pair": pair}}
+    at.run()
+    (mark,) = _heatmap_marks(at)
+    assert mark["x"] == [25] and mark["y"] == [30]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["data"][0]["colorbar"]["title"]["side"] == "right"  # not under the plot's toolbar
+    at.selectbox(key="model_choice").set_value(models.LITE0).run()
+    no_failures(at)
+    assert player_data(at)["pair"] != pair and not _heatmap_marks(at)
+
+
+def test_a_jump_asked_before_a_video_changed_is_not_replayed(studio_env) -> None:
+    """Issue 10 item 7: a map point jumps B; B is set to "Upload a video…" and uploaded again."""
+    from app.player import request_seek
+
+    at = run_app()
+    no_failures(at)
+    shown = at.session_state["player_shown"]
+    at.session_state["player_seek"] = {"video": "b", "index": 40, "nonce": 1, "pair": shown["pair"]}
+    at.run()
+    assert player_data(at)["seek"]["index"] == 40  # the jump reaches the pair it was asked for
+    at.selectbox(key="video_src_B").set_value("Upload a video…").run()
+    no_failures(at)
+    assert "player_seek" not in at.session_state
+    at.session_state["player_seek"] = {"video": "b", "index": 40, "nonce": 2, "pair": shown["pair"]}
+    at.file_uploader(key="upload_B").upload("again.mp4", (SAMPLES / "squat_c.mp4").read_bytes(), "video/mp4")
+    at.run()
+    no_failures(at)
+    data = player_data(at)
+    assert data["b"]["name"] == "again.mp4" and data["seek"] is None and data["pair"] != shown["pair"]
+    assert callable(request_seek)
+
+
+def test_a_cut_off_upload_says_how_much_of_it_was_read(studio_env, tmp_path) -> None:
+    """Issue 10 item 8: a truncated mp4 with its index first is accepted; the user hears what is left."""
+    from carl_core.video import read_video, write_video
+
+    frames, _ = read_video(SAMPLES / "squat_c.mp4")
+    noisy = np.random.default_rng(0).integers(0, 255, frames.shape, dtype=np.uint8)  # bytes spread evenly
+    whole = write_video(tmp_path / "whole.mp4", noisy, 24).read_bytes()
+    at = _upload(run_app(), "A", "my jump.mp4", whole[: len(whole) // 2])
+    assert not at.exception
+    says = " ".join(w.value for w in at.warning)
+    assert "my jump.mp4 is cut off or damaged: only frames 0-" in says and f"of {len(frames)} " in says, says
+    assert "/tmp" not in says and "carl-studio-" not in says and "Errno" not in says
+
+
+def test_errors_name_the_users_file_not_the_private_copy(studio_env) -> None:
+    from app import session
+
+    def page() -> None:
+        import streamlit as st
+
+        from app import session
+
+        ws = session.workspace()
+        path = ws.save_upload(b"not a video", "holiday clip.mp4", "video_A")
+        st.session_state["said"] = session.user_text(
+            f"[Errno 1094995529] Invalid data found when processing input: '{path}' in {path.name}; "
+            f"see {ws.dir}/x"
+        )
+
+    at = AppTest.from_function(page).run()
+    said = at.session_state["said"]
+    assert said == (
+        "Invalid data found when processing input: 'holiday clip.mp4' in holiday clip.mp4; "
+        "see the session's private folder/x"
+    ), said
+    assert session.user_text("no file here") == "no file here"
+
+
+def test_the_progress_names_the_uploaded_file(studio_env) -> None:
+    """Issue 10 item 11: the library's progress says "<file name>: ..." of the copy it reads; the
+    app shows the user's own name there, not a hashed one."""
+
+    def page() -> None:
+        import streamlit as st
+
+        from app import session
+
+        saved = session.workspace().save_upload(b"x", "Golf swing 2.mp4", "video_B")
+        st.session_state["shown"] = session.user_text(
+            f"Embedding video B: {saved.name}: 12 frames from the cache"
+        )
+
+    at = AppTest.from_function(page).run()
+    assert at.session_state["shown"] == "Embedding video B: Golf swing 2.mp4: 12 frames from the cache"
+
+
+# --------------------------------------------------------------------------- the human model
+
+
+@pytest.fixture
+def human(studio_env, monkeypatch) -> Path:
+    """The app with the bundled default (the ``human`` model: pose + pixels) as its default."""
+    from carl_core import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"the bundled default model {DEFAULT_CHECKPOINT} is not here")
+    monkeypatch.setenv("CARL_DEFAULT_MODEL", str(DEFAULT_CHECKPOINT))
+    return DEFAULT_CHECKPOINT
+
+
+def test_a_pair_where_nobody_is_found_is_aligned_by_the_visual_model(human) -> None:
+    """The bundled samples are stick figures: the pose model finds a person in most of squat_a's
+    frames and in none of squat_b's, so the pair switches to ImageNet Lite0, saying so."""
+    from app import models
+
+    at = run_app()
+    no_failures(at)
+    says = " ".join(w.value for w in at.warning)
+    assert "Nobody was found" in says and "squat_b.mp4" in says and models.LITE0 in says, says
+    assert any(f"Aligned with: **{models.LITE0}**" in c.value for c in at.caption)
+    data = player_data(at)
+    assert data["a"]["pose"] is not None and not data["skeleton"]  # what was found is still there to see
+    assert len(data["a_to_b"]) == len(data["a"]["times"])
+
+
+def test_the_skeleton_of_each_frame_goes_to_the_player(human) -> None:
+    import base64
+
+    at = run_app()
+    _upload(at, "B", "again_a.mp4", (SAMPLES / "squat_a.mp4").read_bytes())
+    no_failures(at)
+    assert not any("Nobody was found" in w.value for w in at.warning)
+    data = player_data(at)
+    assert data["skeleton"] and data["bones"]
+    for slot in "ab":
+        pose, n = data[slot]["pose"], len(data[slot]["times"])
+        xy = np.frombuffer(base64.b64decode(pose["xy"]), "<i2").reshape(n, pose["landmarks"], 2)
+        found = np.array(pose["status"]) > 0
+        assert len(pose["status"]) == n and found.mean() > 0.5
+        assert (xy[found] != -32768).all() and (np.abs(xy[found]) < 2 * 8192).all()  # within the picture
+        assert (xy[~found] == -32768).all()
+
+
+def test_a_crop_box_typed_picks_the_person_to_follow(human) -> None:
+    at = run_app()
+    _upload(at, "B", "again_a.mp4", (SAMPLES / "squat_a.mp4").read_bytes())
+    with_box = "0,0,100,100"
+    at.text_input(key="crop_text_A").set_value(with_box).run()
+    no_failures(at)
+    keys = list(at.session_state["embeddings"])
+    assert any(k.endswith(f"|{with_box}") and "squat_a.mp4" in k for k in keys), keys
+    assert any(f"the person inside {with_box}" in c.value for c in at.caption)
+    at.button(key="crop_clear_A").click().run()
+    assert not any("the person inside" in c.value for c in at.caption)
+
+
+def test_a_box_drawn_on_the_first_frame_is_read_in_its_pixels() -> None:
+    from app.tab_align import box_of
+
+    sel = {"box": [{"x": [310.4, 20.2], "y": [-5, 180.6]}]}
+    assert box_of(sel, 320, 240) == "20,0,310,181"
+    assert box_of({"box": []}, 320, 240) is None and box_of(None, 320, 240) is None
+    assert box_of({"box": [{"x": [400, 500], "y": [0, 10]}]}, 320, 240) is None  # outside the frame
 
 
 def test_a_video_path_that_does_not_exist(studio_env) -> None:
@@ -385,6 +609,19 @@ def test_retrieve_by_a_frame_and_jump_to_a_result(studio_env) -> None:
     assert seek["index"] == int(first.split("frame")[1].split("·")[0])
 
 
+def test_the_retrieve_radius_says_what_it_leaves_out(studio_env) -> None:
+    """Issue 10 item 11: "...or only its frames this close to the query" read as the opposite."""
+    at = run_app("Retrieve")
+    at.radio(key="query_source").set_value("A frame of B").run()
+    radius = at.number_input(key="query_radius")
+    assert "leave out" in radius.label and "this close" not in radius.label
+    at.number_input(key="query_radius").set_value(0).run()
+    at.slider(key="query_frame_b").set_value(20).run()
+    hits = _hits(at)
+    first = hits[0]  # 0 leaves every frame in, the query's own first
+    assert first.split("·")[1].strip() == "B" and int(first.split("frame")[1].split("·")[0]) == 20, hits
+
+
 def test_retrieve_by_a_picture(studio_env) -> None:
     from PIL import Image
 
@@ -418,6 +655,34 @@ def test_training_on_too_few_videos_says_so(studio_env, tmp_path) -> None:
     at.button(key="train_start").click().run()
     assert not at.exception
     assert any("at least 2 videos" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_weak_supervision_is_offered_where_the_videos_have_labels(studio_env, tmp_path, monkeypatch) -> None:
+    from carl_core.jobs import JobManager
+
+    asked = []
+    monkeypatch.setattr(JobManager, "start", lambda self, request: asked.append(request) or tmp_path / "run")
+    plain, labelled = tmp_path / "plain", tmp_path / "labelled"
+    for folder, names in ((plain, ["a.mp4", "b.mp4"]), (labelled, ["squat/a.mp4", "golf/b.mp4"])):
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes((SAMPLES / "squat_a.mp4").read_bytes())
+    at = run_app("Train")
+    assert [o for o in at.selectbox(key="train_preset").options if o.split(":")[0] in ("pose", "human")]
+    at.radio(key="train_source").set_value("A folder of videos on this machine").run()
+    at.text_input(key="train_folder").set_value(str(plain)).run()
+    assert not [t for t in at.toggle if t.key == "train_weak"]
+    assert any("No labels found" in c.value for c in at.caption)
+    at.text_input(key="train_folder").set_value(str(labelled)).run()
+    weak = at.toggle(key="train_weak")
+    assert "2 videos labelled: golf, squat" in weak.label
+    weak.set_value(True).run()
+    at.selectbox(key="train_preset").set_value("pose").run()
+    at.button(key="train_start").click().run()
+    no_failures(at)
+    (request,) = asked
+    assert request.overrides == {"loss": {"weak": True}} and request.preset == "pose"
+    assert request.config().loss.weak
 
 
 def test_the_sidebar_reads_the_runs_only_when_they_change(studio_env, tmp_path, monkeypatch) -> None:
