@@ -504,7 +504,8 @@ class Embedder:
             for x, ts, idx, flat in chunks:
                 n = min(len(ts), total - done)  # a stream never yields more than planned
                 part = slice(done, done + n)
-                feats[part] = engine(x if pinning else engine.prepare(x))[:n]
+                ready: Any = x if pinning else engine.prepare(x)  # what this engine's prepare made
+                feats[part] = engine(ready)[:n]
                 stamps[part], indices[part], blank[part] = ts[:n], idx[:n], flat[:n]
                 done += n
                 meter(done)
