@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from carl_core.io import atomic_open, safe_file_name
 log = logging.getLogger("carl_studio")
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES_DIR = ROOT / "assets" / "samples"
+SAMPLES_DIR = ROOT / "assets" / "samples"  # CARL_SAMPLES_DIR names another folder (tests)
 VIDEO_TYPES = ["mp4", "mov", "m4v", "avi", "mkv", "webm", "mpg", "mpeg", "ogg", "ogv", "wmv"]
 SLOTS = ("A", "B")
 UPLOAD, BY_PATH = "Upload a video…", "A video file on this machine…"
@@ -127,7 +128,8 @@ class Video:
 
 
 def samples() -> dict[str, Path]:
-    return {p.name: p for p in sorted(SAMPLES_DIR.glob("*.mp4"))}
+    folder = Path(os.environ.get("CARL_SAMPLES_DIR") or SAMPLES_DIR)
+    return {p.name: p for p in sorted(folder.glob("*.mp4"))}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from carl_core.pairing import align_pair
-from tests.e2e.studio import TINY_PRESET, make_test_model
+from tests.e2e.studio import TINY_PRESET, make_test_model, synthetic_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
@@ -37,8 +37,12 @@ def studio_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
         "tmp": tmp,
     }
     paths["preset"].write_text(TINY_PRESET)
-    saved = {k: os.environ.get(k) for k in ("CARL_DEFAULT_MODEL", "CARL_STUDIO_HOME", "CARL_CACHE_DIR")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("CARL_DEFAULT_MODEL", "CARL_STUDIO_HOME", "CARL_CACHE_DIR", "CARL_SAMPLES_DIR")
+    }
     os.environ.update(
+        CARL_SAMPLES_DIR=str(synthetic_samples(tmp / "samples")),
         CARL_DEFAULT_MODEL=str(paths["model"]),
         CARL_STUDIO_HOME=str(paths["home"]),
         CARL_CACHE_DIR=str(paths["cache"]),
@@ -561,8 +565,7 @@ def test_selected_frames_show_as_thumbnails_that_jump_the_player(studio_env) -> 
         from carl_core.embed import EmbedResult
 
         videos = {
-            s: session.open_video(s.upper(), session.SAMPLES_DIR / f"squat_{s}.mp4", f"{s}.mp4", "sample")
-            for s in "ab"
+            s: session.open_video(s.upper(), SAMPLES / f"squat_{s}.mp4", f"{s}.mp4", "sample") for s in "ab"
         }
         embedded = {}
         for s, v in videos.items():

@@ -21,6 +21,7 @@ from tests.e2e.studio import (
     free_port,
     make_test_model,
     start_server,
+    synthetic_samples,
 )
 
 
@@ -38,6 +39,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     preset.write_text(TINY_PRESET)
     env = dict(os.environ)
     env.update(
+        CARL_SAMPLES_DIR=str(synthetic_samples(tmp / "samples")),
         CARL_DEFAULT_MODEL=str(model),
         CARL_STUDIO_HOME=str(tmp / "home"),
         CARL_CACHE_DIR=str(tmp / "cache"),

@@ -64,6 +64,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def synthetic_samples(folder: Path) -> Path:
+    """A samples folder holding only the synthetic squats, what the app tests were written on
+    (the app's own samples folder opens on a real pair)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("squat_a.mp4", "squat_b.mp4", "squat_c.mp4"):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(ROOT / "assets" / "samples" / name)
+    return folder
+
+
 def make_test_model(path: Path, image_size: int = 64) -> Path:
     """The ``small`` preset at ``image_size`` px with random weights, saved as our checkpoint."""
     import torch
