@@ -334,7 +334,7 @@ def _right(pa: np.ndarray, pb: np.ndarray, kind_a: str, kind_b: str) -> np.ndarr
     return (np.isfinite(d) & (d <= 0.5)).astype(float)  # half the gap between two events
 
 
-def check_real(real: Path, events: Path, work: Path) -> dict:
+def check_real(real: Path, events: Path, work: Path, checkpoint: Path) -> dict:
     """Confidence on the issue's real pairs (never fitted on): right and wrong matches apart."""
     from carl_core.checkpoint import load_checkpoint
     from carl_core.embed import Embedder
@@ -356,7 +356,7 @@ def check_real(real: Path, events: Path, work: Path) -> dict:
         write_video(pad / "b.mp4", np.concatenate([other[:60], sq, other[60:]]), 30, crf=0)
     paths = {c: real / c for c in kinds} | {"padA": pad / "a.mp4", "padB": pad / "b.mp4"}
     lite = Embedder(imagenet_features("efficientnet_lite0"), cache_dir=work / "cache")
-    carl = Embedder(load_checkpoint(ROOT / "assets" / "carl_small.pt"), cache_dir=work / "cache")
+    carl = Embedder(load_checkpoint(checkpoint), cache_dir=work / "cache")
     embs = {m: {c: e.embed(p)[0] for c, p in paths.items()} for m, e in (("carl", carl), ("lite0", lite))}
     # Content at CONTENT_FPS, as the CLI and the app compute it.
     from carl_core.pairing import content_features
@@ -445,11 +445,13 @@ def main() -> None:
     ap.add_argument("--real", help="check (never fit) on the real clips in this folder, then stop")
     ap.add_argument("--events", default=str(ROOT / "tests" / "data" / "real_events.json"),
                     help="the real clips' labelled events (default tests/data/real_events.json)")  # fmt: skip
+    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "carl_human.pt"),
+                    help="the model --real checks beside ImageNet Lite0 (default: the default)")  # fmt: skip
     args = ap.parse_args()
     print(f"load average {os.getloadavg()}")
     work = Path(args.work)
     if args.real:
-        result = check_real(Path(args.real), Path(args.events), work)
+        result = check_real(Path(args.real), Path(args.events), work, Path(args.checkpoint))
         (work / "real_check.json").write_text(json.dumps(result, indent=1))
         return
     t0 = time.time()
