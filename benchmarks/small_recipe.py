@@ -165,8 +165,9 @@ def print_table(rows: list[Row]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=Path, default=Path("data/recipe_train24"), help="training set folder")
-    ap.add_argument("--heldout", type=Path, default=Path("data/recipe_heldout"), help="held-out set folder")
+    sets = Path("runs/small_recipe")  # ignored by git
+    ap.add_argument("--train", type=Path, default=sets / "train24", help="training set folder")
+    ap.add_argument("--heldout", type=Path, default=sets / "heldout", help="held-out set folder")
     ap.add_argument("--make", action="store_true", help="render the two sets where they are missing")
     ap.add_argument("--recipes", nargs="+", default=["old", "small"])
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE")
