@@ -44,7 +44,14 @@ from carl_core.config import CarlConfig, load_preset  # noqa: E402
 # The small preset before this benchmark's change (commit 3be2c66): what "old" trains.
 OLD_SMALL = {
     "model": {"finetune_blocks": 1},
-    "train": {"epochs": 40, "batch_size": 4, "lr": 3.0e-4, "warmup_epochs": 2, "feature_copies": 3},
+    "train": {
+        "epochs": 40,
+        "batch_size": 4,
+        "lr": 3.0e-4,
+        "warmup_epochs": 2,
+        "feature_copies": 3,
+        "save_every": 10,
+    },
 }
 # The held-out set differs from the training set in seed, frame size, frame rate, noise and shake.
 TRAIN_SET = {"num_videos": 24, "seed": 100, "val_fraction": 0.0}
