@@ -246,3 +246,23 @@ def test_the_pixel_path_has_no_caching_phase(tiny_dataset, tmp_path):
         fast_config(epochs=1, cached_features=False), tiny_dataset, tmp_path / "run", on_phase=phases.append
     )
     assert phases == ["training"]
+
+
+def test_a_frozen_backbone_caches_pooled_features_that_give_the_same_embeddings(tiny_dataset):
+    from carl_core.feature_cache import FeatureCache, _compute, copies_seed
+    from carl_core.model import CARLModel
+    from carl_core.runtime import fast_frozen_features
+
+    config = fast_config().with_overrides(model={"finetune_blocks": 0})
+    records = load_dataset(tiny_dataset, "train")[:2]
+    torch.manual_seed(0)
+    model = CARLModel(config.model).eval()
+    cpu = torch.device("cpu")
+    pooled = FeatureCache.build(model, records, config, cpu, cache_dir=False)
+    maps = _compute(fast_frozen_features(model), records[0], config, copies_seed(config, 0), cpu)
+    assert pooled.feats[0][0].shape == (*maps[0].shape[:2], 1, 1) and maps[0].shape[-1] > 1
+    for small, full in zip(pooled.feats[0], maps):
+        with torch.no_grad():
+            a = model.forward_frozen(small[None].float())
+            b = model.forward_frozen(full[None].float())
+        assert torch.equal(a, b)
