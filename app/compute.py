@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 
 from app.session import Video, workspace
+from carl_core.fusion import MIN_BODY_SHARE
 from carl_core.progress import Progress
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Embedded:
     @property
     def person_share(self) -> float | None:
         """The share of frames where a person was found; None where no pose was read."""
-        return None if self.pose is None or not len(self.pose) else float(np.mean(self.pose.present))
+        return None if self.pose is None or not len(self.pose) else float(np.mean(self.pose.body_visible))
 
     def unread(self) -> tuple[int, int]:
         """(frames embedded, frames planned): fewer where part of the file did not decode."""
@@ -105,7 +106,7 @@ class Embedded:
         return len(self.times), planned
 
 
-NOBODY_SHARE = 0.5  # a person in fewer frames than this: the pair is aligned by the picture
+NOBODY_SHARE = MIN_BODY_SHARE  # a body in fewer frames than this: the pair is aligned by the picture
 
 
 def embed(

@@ -106,7 +106,7 @@ def embed_both(choice: models.ModelChoice, videos: dict, fps_choice: str):
         return model, out, choice
     visual = models.visual_choice()
     where = "; ".join(
-        f"video {slot.upper()} ({out[slot].video.name}): a person in {100 * share:.0f}% of its frames"
+        f"video {slot.upper()} ({out[slot].video.name}): a readable body in {100 * share:.0f}% of its frames"
         for slot, share in nobody.items()
     )
     st.warning(

@@ -352,7 +352,9 @@ class Embedder:
             raise VideoError(f"{path.name}: the pose and the picture streams decoded different frames")
         assert pose.pose is not None
         model = cast("FusedModel", self.model)
-        present = pose.pose.body_visible  # elsewhere the picture alone decides
+        from .fusion import body_frames
+
+        present = body_frames(pose.pose)  # elsewhere the picture alone decides
         fused = model.fuse(pose.embeddings, present, visual.embeddings)
         frames = model.fuse(pose.frame_embeddings, present, visual.frame_embeddings, frames=True)
         return EmbedResult(fused, visual.times, visual.indices, visual.blank, pose.pose, frames)

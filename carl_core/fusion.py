@@ -28,6 +28,17 @@ from .config import ModelConfig
 from .features import ImageNetFeatures
 from .model import AttentionWindow, CARLModel
 
+MIN_BODY_SHARE = 0.5  # a video with a readable body in fewer frames is embedded by the picture alone
+
+
+def body_frames(seq) -> np.ndarray:
+    """(T,) bool: the frames whose pose the ``human`` model reads: where a body can be read
+    (``PoseSequence.body_visible``), in a video where that is so in at least ``MIN_BODY_SHARE``
+    of the frames. A video mostly without one (a kitchen, a pool, a face close-up) is all
+    picture, as ImageNet features would embed it, rather than a patchwork of the two."""
+    seen = np.asarray(seq.body_visible, dtype=bool)
+    return seen if len(seen) and seen.mean() >= MIN_BODY_SHARE else np.zeros_like(seen)
+
 
 def build_model(cfg: ModelConfig, *, weights: str | None = None) -> CARLModel:
     """The model a config describes: a ``FusedModel`` where it names a visual stream beside the
@@ -97,7 +108,7 @@ class FusedModel(CARLModel):
         visual = self.visual.embed_frames(frames).cpu().numpy()
         seq = pose_of_frames(frames, times)
         pose = self.pose.embed_pose(seq).cpu().numpy()
-        return torch.from_numpy(self.fuse(pose, seq.body_visible, visual))
+        return torch.from_numpy(self.fuse(pose, body_frames(seq), visual))
 
 
-__all__ = ["FusedModel", "build_model"]
+__all__ = ["MIN_BODY_SHARE", "FusedModel", "body_frames", "build_model"]
