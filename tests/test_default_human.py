@@ -26,7 +26,7 @@ def test_it_ships_small_and_says_what_it_reads(model):
     assert model.streams == ("pose", "pixels") and not model.training
     cfg = model.cfg
     assert cfg.visual_stream == "efficientnet_lite0" and cfg.pose_input == "invariant"
-    assert cfg.pose_weight == 1.0 and 0 < cfg.descriptor_weight < 1
+    assert 0.5 < cfg.pose_weight < 1 and 0 < cfg.descriptor_weight < 1
 
 
 @pytest.fixture(scope="module")

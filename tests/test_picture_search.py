@@ -73,6 +73,8 @@ def test_pictures_of_real_people_find_their_own_frame_with_the_default_model():
     from carl_core import DEFAULT_CHECKPOINT, load_checkpoint
 
     clips = [real_clip("yuyoujiang__squat.mp4"), real_clip("golfdb__test_video.mp4")]
-    share, misses = _own_frame_share(load_checkpoint(DEFAULT_CHECKPOINT), clips, 10, fps=10.0)
+    share, misses = _own_frame_share(
+        load_checkpoint(DEFAULT_CHECKPOINT), clips, 13
+    )  # every frame, as --fps all
     # Measured: 25/26 with random picks, the miss a standing frame 3 frames from its twin.
     assert share >= 0.9, misses
