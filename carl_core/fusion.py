@@ -88,8 +88,10 @@ class FusedModel(CARLModel):
         """(T, Dp) pose and (T, Dv) visual embeddings, (T,) bool person found -> (T, Dp + Dv).
         ``frames``: context-free frame embeddings, weighted by ``frame_pose_weight``."""
         w = float(self.cfg.frame_pose_weight if frames else self.cfg.pose_weight)
+        present = np.asarray(present, dtype=bool)[:, None]
+        # a frame with nobody is its picture alone, whatever w (even 1: never an all-zero row)
         out = np.concatenate(
-            [math.sqrt(w) * pose * present[:, None], math.sqrt(1 - w) * visual], axis=1
+            [math.sqrt(w) * pose * present, np.where(present, math.sqrt(1 - w), 1.0) * visual], axis=1
         ).astype(np.float32)
         # a frame with nobody keeps only its visual half: back to unit length
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

@@ -565,7 +565,8 @@ def test_selected_frames_show_as_thumbnails_that_jump_the_player(studio_env) -> 
         from carl_core.embed import EmbedResult
 
         videos = {
-            s: session.open_video(s.upper(), SAMPLES / f"squat_{s}.mp4", f"{s}.mp4", "sample") for s in "ab"
+            s: session.open_video(s.upper(), session.SAMPLES_DIR / f"squat_{s}.mp4", f"{s}.mp4", "sample")
+            for s in "ab"
         }
         embedded = {}
         for s, v in videos.items():

@@ -19,7 +19,14 @@ from .conftest import REAL_CLIPS
 
 def _tiny_pose_config(epochs: int = 1):
     return load_preset("pose").with_overrides(
-        model={"fc_layers": [32], "hidden_size": 32, "d_ff": 64, "embedding_size": 16, "projection_size": 16},
+        model={
+            "fc_layers": [32],
+            "hidden_size": 32,
+            "d_ff": 64,
+            "embedding_size": 16,
+            "projection_size": 16,
+            "descriptor_weight": 0.0,  # the learned embedding alone
+        },
         data={"num_frames": 24},
         train={"epochs": epochs, "batch_size": 4, "num_workers": 0},
     )
