@@ -1,6 +1,6 @@
 """Screenshots of each tab for the README, and how long each tab takes to load.
 
-    python tests/e2e/screenshots.py [--model assets/carl_small.pt] [--out docs/screenshots]
+    python tests/e2e/screenshots.py [--model assets/carl_human.pt] [--out docs/screenshots]
 
 Starts ``streamlit run app/main.py`` as a first-time user gets it (the bundled samples, the
 default model, an empty embedding cache unless ``--warm``), drives it in headless Chromium,
@@ -40,7 +40,7 @@ PLAYER_READY = (
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "assets" / "carl_small.pt"), help="the default model")
+    ap.add_argument("--model", default=str(ROOT / "assets" / "carl_human.pt"), help="the default model")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--warm", action="store_true", help="keep the embedding cache of the user's home")
     args = ap.parse_args()
@@ -68,7 +68,7 @@ def main() -> None:
             t = time.time()
             page.goto(f"http://127.0.0.1:{port}")
             page.wait_for_function(PLAYER_READY)
-            page.wait_for_selector(".stPlotlyChart .main-svg")
+            page.locator(".stPlotlyChart").first.wait_for(state="visible")
             wait_idle(page, 600)
             times["first load: samples embedded, aligned, player ready"] = time.time() - t
             # Rest the player a third of the way in, so the heatmap shows where it is.
