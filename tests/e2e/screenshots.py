@@ -68,7 +68,7 @@ def main() -> None:
             t = time.time()
             page.goto(f"http://127.0.0.1:{port}")
             page.wait_for_function(PLAYER_READY)
-            page.locator(".stPlotlyChart").first.wait_for(state="visible")
+            page.locator(".stPlotlyChart:visible").first.wait_for(state="visible")
             wait_idle(page, 600)
             times["first load: samples embedded, aligned, player ready"] = time.time() - t
             # Rest the player a third of the way in, so the heatmap shows where it is.
