@@ -67,3 +67,10 @@ def fast_config(**train: object) -> CarlConfig:
         data={"num_frames": 8},
         train={"epochs": 2, "batch_size": 2, "feature_copies": 2, "num_workers": 0, "save_every": 1, **train},
     )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The browser tests last: quick failures first, and the app server they start then finds the
+    DTW kernels the unit tests compiled already cached (in a fresh checkout one browser test
+    waited out its 300 s for the player while the server compiled; see the closing note)."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))
