@@ -22,7 +22,6 @@ import numpy as np
 import streamlit as st
 
 from app.session import Video, workspace
-from carl_core.fusion import MIN_BODY_SHARE
 from carl_core.progress import Progress
 
 if TYPE_CHECKING:
@@ -104,9 +103,6 @@ class Embedded:
 
         planned = len(sample_indices(self.video.num_frames, self.video.fps, self.fps))
         return len(self.times), planned
-
-
-NOBODY_SHARE = MIN_BODY_SHARE  # a body in fewer frames than this: the pair is aligned by the picture
 
 
 def embed(

@@ -141,9 +141,28 @@ def choose(page, label: str, option: str) -> None:
 
 
 def upload(page, label: str, path: Path) -> None:
+    """Drop ``path`` on the uploader labelled ``label``, and wait until the app holds it.
+
+    A file set while the app is still rerunning for the previous upload can land on an input
+    that the rerun then replaces, and be lost (seen on a busy machine, after training): the
+    uploader's list is checked, and the file dropped again as a user would.
+    """
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label).first
-    uploader.locator('input[type="file"]').set_input_files(str(path))
-    wait_idle(page)
+    # Streamlit shortens long names in the middle ("ikramal..._squat.mp4").
+    head, tail = path.name[:6], path.name[-8:]
+    shown = (
+        "([el, head, tail]) => { const t = el.innerText; return t.includes(head) && t.includes(tail); }"
+    )
+    for _ in range(3):
+        wait_idle(page)
+        uploader.locator('input[type="file"]').set_input_files(str(path))
+        try:
+            page.wait_for_function(shown, arg=[uploader.element_handle(), head, tail], timeout=30_000)
+        except Exception:  # playwright's TimeoutError: not taken, drop it again
+            continue
+        wait_idle(page)
+        return
+    raise AssertionError(f"the uploader {label!r} never showed {path.name}")
 
 
 def open_tab(page, name: str) -> None:
