@@ -150,9 +150,7 @@ def upload(page, label: str, path: Path) -> None:
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label).first
     # Streamlit shortens long names in the middle ("ikramal..._squat.mp4").
     head, tail = path.name[:6], path.name[-8:]
-    shown = (
-        "([el, head, tail]) => { const t = el.innerText; return t.includes(head) && t.includes(tail); }"
-    )
+    shown = "([el, head, tail]) => { const t = el.innerText; return t.includes(head) && t.includes(tail); }"
     for _ in range(3):
         wait_idle(page)
         uploader.locator('input[type="file"]').set_input_files(str(path))
