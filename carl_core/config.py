@@ -49,6 +49,9 @@ class ModelConfig:
     # (pose_features.pose_descriptor), the rest from the learned sequence embedding; see
     # CARLModel.embed_pose. 0 keeps the learned embedding alone.
     descriptor_weight: float = 0.0
+    # weight of the descriptor's change over +-0.1 s beside it (pose_features.motion_descriptor):
+    # tells a held pose from the frames that leave it. 0 reads the pose alone.
+    descriptor_motion: float = 0.0
     # the "human" model: a pose model fused with frozen ImageNet features of this backbone
     # (fusion.py); pose_weight is the pose stream's share of the cosine where a person is found
     visual_stream: str | None = None
@@ -74,6 +77,10 @@ class ModelConfig:
         if not 0 <= self.descriptor_weight <= 1:
             raise ConfigError(
                 f"model.descriptor_weight must lie between 0 and 1, not {self.descriptor_weight!r}"
+            )
+        if not (isinstance(self.descriptor_motion, int | float) and self.descriptor_motion >= 0):
+            raise ConfigError(
+                f"model.descriptor_motion must be a number of at least 0, not {self.descriptor_motion!r}"
             )
         if self.pose_input not in ("invariant", "world"):
             raise ConfigError(f"model.pose_input must be 'invariant' or 'world', not {self.pose_input!r}")

@@ -451,13 +451,17 @@ class CARLModel(nn.Module):
         cosine of two frames is ``w`` parts the fixed pose descriptor's (each frame's joint angles
         and proportions, blind to camera and body size) and ``1 - w`` the learned embedding's. The
         descriptor knows nothing of time and cannot overfit the training motion; the learned part
-        adds what training found beyond it. Training touches the learned part only."""
+        adds what training found beyond it. Training touches the learned part only. With
+        ``cfg.descriptor_motion`` the descriptor carries its change over a few frames too
+        (``pose_features.motion_descriptor``)."""
         w = float(self.cfg.descriptor_weight)
         if w == 0:
             return learned
-        from .pose_features import pose_descriptor
+        from .pose_features import motion_descriptor, pose_descriptor
 
-        d = torch.from_numpy(pose_descriptor(seq)).to(learned)
+        motion = float(self.cfg.descriptor_motion)
+        fixed = motion_descriptor(seq, motion) if motion > 0 else pose_descriptor(seq)
+        d = torch.from_numpy(fixed).to(learned)
         return F.normalize(torch.cat([math.sqrt(w) * d, math.sqrt(1 - w) * learned], dim=1), dim=1)
 
     @torch.no_grad()

@@ -246,6 +246,42 @@ def pose_descriptor(seq: PoseSequence) -> np.ndarray:
     return torch.nn.functional.normalize(f, dim=1).numpy()
 
 
+# Half-width of the window over which the descriptor's change is read, seconds: 3 frames at
+# 30 fps. The middle of the plateau (0.07-0.13 s) found on held-out synthetic motion
+# (benchmarks/descriptor_motion.py).
+MOTION_WINDOW_S = 0.1
+
+
+def motion_descriptor(seq: PoseSequence, weight: float, window: float = MOTION_WINDOW_S) -> np.ndarray:
+    """(T, 2 * DESCRIPTOR) unit rows: each frame's ``pose_descriptor`` beside ``weight`` times its
+    change from ``window`` seconds before to as long after (the frames nearest those times, by
+    ``seq.times``, so any frame rate). A held pose and the first frames that leave it look the
+    same to the pose alone; their change tells them apart, so DTW places where a hold ends (the
+    bottom of a slow squat). The change is zero where a frame it needs has nobody."""
+    d = pose_descriptor(seq)
+    n = len(d)
+    if n == 0 or weight == 0:
+        return np.concatenate([d, np.zeros_like(d)], axis=1)
+    t = np.asarray(seq.times, dtype=np.float64)
+    i = np.arange(n)
+    after = np.maximum(_nearest(t, t + window), np.minimum(i + 1, n - 1))  # at least one frame away
+    before = np.minimum(_nearest(t, t - window), np.maximum(i - 1, 0))
+    found = d.any(axis=1)
+    change = (d[after] - d[before]) / 2
+    change[~(found & found[after] & found[before])] = 0
+    out = np.concatenate([d, weight * change], axis=1)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def _nearest(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the frame whose time is nearest each of ``at`` (``times`` increasing)."""
+    if len(times) < 2:
+        return np.zeros(len(at), dtype=np.int64)
+    hi = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
+    lo = hi - 1
+    return np.where(at - times[lo] <= times[hi] - at, lo, hi)
+
+
 def _last(x: torch.Tensor) -> torch.Tensor:
     return torch.tensor([x.shape[1] - 1], device=x.device)
 
@@ -257,6 +293,8 @@ __all__ = [
     "PoseFeatures",
     "augment_pose",
     "DESCRIPTOR",
+    "MOTION_WINDOW_S",
+    "motion_descriptor",
     "canonical_facing",
     "pose_descriptor",
     "usual_facing",
