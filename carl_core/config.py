@@ -141,6 +141,14 @@ class TrainConfig:
     cached_features: bool = False  # CPU fast path: train on precomputed frozen-backbone features
     feature_copies: int = 4  # augmented copies per video for the cached-feature path
 
+    def __post_init__(self) -> None:
+        # counts a run divides by or loops over: a clear message here, not a ZeroDivisionError later
+        for name, least in (("epochs", 0), ("batch_size", 1), ("save_every", 1), ("feature_copies", 1),
+                            ("num_workers", 0), ("warmup_epochs", 0)):  # fmt: skip
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+                raise ConfigError(f"train.{name} must be a whole number of at least {least}, not {value!r}")
+
 
 @dataclass
 class CarlConfig:

@@ -21,6 +21,14 @@ from carl_core.train import epoch_order, lr_factor, read_log, train
 from tests.conftest import fast_config
 
 
+@pytest.mark.parametrize(
+    "field, value", [("save_every", 0), ("batch_size", 0), ("epochs", -1), ("epochs", 1.5)]
+)
+def test_counts_that_cannot_run_are_refused_with_their_name(field, value):
+    with pytest.raises(ConfigError, match=f"train.{field} must be a whole number"):
+        fast_config().with_overrides(train={field: value})
+
+
 def test_cached_features_path_trains_and_writes_a_run(tiny_dataset, tmp_path):
     result = train(fast_config(epochs=3), tiny_dataset, tmp_path / "run")
     run = tmp_path / "run"
