@@ -266,7 +266,7 @@ def motion_descriptor(seq: PoseSequence, weight: float, window: float = MOTION_W
     i = np.arange(n)
     after = np.maximum(_nearest(t, t + window), np.minimum(i + 1, n - 1))  # at least one frame away
     before = np.minimum(_nearest(t, t - window), np.maximum(i - 1, 0))
-    found = d.any(axis=1)
+    found = np.abs(d).sum(axis=1) > 0  # frames with nobody are all zeros
     change = (d[after] - d[before]) / 2
     change[~(found & found[after] & found[before])] = 0
     out = np.concatenate([d, weight * change], axis=1)
