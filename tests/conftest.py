@@ -70,7 +70,6 @@ def fast_config(**train: object) -> CarlConfig:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The browser tests last: quick failures first, and the app server they start then finds the
-    DTW kernels the unit tests compiled already cached (in a fresh checkout one browser test
-    waited out its 300 s for the player while the server compiled; see the closing note)."""
+    """The browser tests last: the quick unit tests fail first, and the slow browser session
+    (one server, one page, minutes) runs once the rest has passed."""
     items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))

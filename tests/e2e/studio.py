@@ -147,6 +147,8 @@ def upload(page, label: str, path: Path) -> None:
     that the rerun then replaces, and be lost (seen on a busy machine, after training): the
     uploader's list is checked, and the file dropped again as a user would.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label).first
     # Streamlit shortens long names in the middle ("ikramal..._squat.mp4").
     head, tail = path.name[:6], path.name[-8:]
@@ -156,7 +158,7 @@ def upload(page, label: str, path: Path) -> None:
         uploader.locator('input[type="file"]').set_input_files(str(path))
         try:
             page.wait_for_function(shown, arg=[uploader.element_handle(), head, tail], timeout=30_000)
-        except Exception:  # playwright's TimeoutError: not taken, drop it again
+        except PlaywrightTimeout:  # not taken: drop it again
             continue
         wait_idle(page)
         return
