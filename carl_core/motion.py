@@ -172,6 +172,10 @@ class MotionSample:
     action: int
     events: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    # (T,) where each frame is in the movement: 0 the ready pose, k after the k-th key of a rep,
+    # fractions between; holds keep their key's value. Comparable across performances (unlike
+    # frame numbers); None for samples read from disk.
+    position: np.ndarray | None = None
 
     @property
     def action_name(self) -> str:
@@ -472,6 +476,7 @@ class _Timeline:
     labels: np.ndarray  # (K,) label of the movement that ends at each key
     start: float  # the first rep starts moving
     end: float  # the last rep's last key
+    position: np.ndarray  # (K,) each key's place in a rep: 0 ready, k the rep's k-th key
 
 
 def _timeline(
@@ -493,14 +498,15 @@ def _timeline(
     amp = _u(rng, cfg.amplitude)
     alternate = rng.random() < action.alternate
 
-    times, poses, labels = [0.0], [ready], [0]
+    times, poses, labels, position = [0.0], [ready], [0], [0.0]
 
-    def add(dt: float, pose: np.ndarray, label: int) -> None:
+    def add(dt: float, pose: np.ndarray, label: int, pos: float) -> None:
         times.append(times[-1] + max(dt, 1e-3))
         poses.append(pose)
         labels.append(label)
+        position.append(pos)
 
-    add(_u(rng, cfg.idle), ready, 0)
+    add(_u(rng, cfg.idle), ready, 0, 0.0)
     start = times[-1]
     for rep in range(reps):
         a = amp * (1 + rng.normal(0, cfg.rep_amplitude))
@@ -514,18 +520,18 @@ def _timeline(
                 pose = ready
             pose = _mirror_channels(pose) if mirror else pose
             dur = key.dur * tempo * math.exp(rng.normal(0, cfg.segment_jitter))
-            add(max(dur, 3.0 / fps), pose, phase[key.phase])
+            add(max(dur, 3.0 / fps), pose, phase[key.phase], k + 1.0)
             if k < len(action.keys) - 1 and rng.random() < cfg.hold_prob:
-                add(_u(rng, cfg.hold), pose, phase[action.keys[k + 1].phase])
+                add(_u(rng, cfg.hold), pose, phase[action.keys[k + 1].phase], k + 1.0)
         if rep < reps - 1:
             if not action.cyclic:
-                add(_u(rng, cfg.hold), poses[-1], last)
-                add(_u(rng, (0.6, 1.5)) * tempo, ready, 0)
+                add(_u(rng, cfg.hold), poses[-1], last, position[-1])
+                add(_u(rng, (0.6, 1.5)) * tempo, ready, 0, 0.0)
             if rng.random() < cfg.rest_prob:
-                add(_u(rng, cfg.rest), ready, 0)
+                add(_u(rng, cfg.rest), ready, 0, 0.0)
     end = times[-1]
-    add(_u(rng, cfg.idle), poses[-1], last)
-    return _Timeline(np.array(times), np.array(poses), np.array(labels), start, end)
+    add(_u(rng, cfg.idle), poses[-1], last, position[-1])
+    return _Timeline(np.array(times), np.array(poses), np.array(labels), start, end, np.array(position))
 
 
 def _warp(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
@@ -979,6 +985,7 @@ class _Movement:
     labels: np.ndarray
     fps: float
     reps: int
+    position: np.ndarray  # (T,) see MotionSample.position
 
 
 def _movement(
@@ -1018,6 +1025,7 @@ def _movement(
     tau = warp * duration
     q = PchipInterpolator(tl.times, tl.poses, axis=0)(tau)
     labels = tl.labels[np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)]
+    position = np.interp(tau, tl.times, tl.position)
     # Fidgeting: always a little, more while idle before and after the action.
     idle_frames = np.convolve(((tau < tl.start) | (tau > tl.end)).astype(float), np.ones(9) / 9, mode="same")
     fid = (
@@ -1029,7 +1037,7 @@ def _movement(
     q = q + fid
     q[:, _NONNEG] = np.maximum(q[:, _NONNEG], 0.0)
 
-    return _Movement(q, labels, fps, reps)
+    return _Movement(q, labels, fps, reps, position)
 
 
 def _render(
@@ -1085,8 +1093,9 @@ def _render(
         "noise_level": noise_level, "flipped_frames": flipped, "glitches": glitches,
     }  # fmt: skip
     return MotionSample(
-        pose, labels.astype(np.int64), ACTION_NAMES.index(name), events.astype(np.int64), info
-    )
+        pose, labels.astype(np.int64), ACTION_NAMES.index(name), events.astype(np.int64), info,
+        move.position.copy(),
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- datasets on disk

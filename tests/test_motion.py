@@ -22,6 +22,7 @@ from carl_core.motion import (
     num_phases,
     pose_noise_stats,
     sample_motion,
+    sample_motion_pair,
     summarise_noise_stats,
 )
 from carl_core.skeleton import DETECTED, INDEX, INTERPOLATED, MIRROR, MISSING, NUM_LANDMARKS, PoseSequence
@@ -82,6 +83,25 @@ def test_same_seed_same_sequence():
         assert np.array_equal(x, y, equal_nan=True)
     assert a.pose.status.tolist() == b.pose.status.tolist() and a.info == b.info
     assert len(a.labels) != len(c.labels) or not np.array_equal(a.pose.image, c.pose.image, equal_nan=True)
+
+
+@pytest.mark.parametrize("action", ["squat", "golf_swing", "jumping_jack"])
+def test_each_frame_knows_where_it_is_in_the_movement(action):
+    """``position``: 0 at the ready pose, k at a rep's k-th key, the same for both performers of
+    one movement (the calibration's ground truth across people)."""
+    keys = len(ACTIONS[action].keys)
+    one = sample_motion(action, np.random.default_rng(3), MotionConfig(reps=(1, 1)))
+    pos = one.position
+    assert pos is not None and pos.shape == one.labels.shape
+    assert pos[0] == 0 and pos[-1] == pytest.approx(keys) and (np.diff(pos) >= -1e-9).all()
+    # A phase's frames lie between its keys: a squat's descent 0..1, a golf backswing's 0..2.
+    first = one.labels == 1
+    in_first = sum(k.phase == ACTIONS[action].phases[1] for k in ACTIONS[action].keys)
+    assert pos[first].min() >= 0 and pos[first].max() <= in_first + 1e-9
+    a, b = sample_motion_pair(action, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.position, b.position)
+    three = sample_motion(action, np.random.default_rng(4), MotionConfig(reps=(3, 3)))
+    assert three.position.max() == pytest.approx(keys) and three.position.min() == 0
 
 
 @pytest.mark.parametrize("action", ACTION_NAMES)
