@@ -138,6 +138,16 @@ def _content_embedder():
     return Embedder(imagenet_features("efficientnet_lite0"))
 
 
+def content_view(a: Embedded, b: Embedded) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """The content view the match confidence checks the pair's matches against, and its kind: a
+    pose model's own frame embeddings (``carl_core.pairing.pose_content``, free), else ImageNet
+    features (``content``)."""
+    from carl_core.pairing import pose_content
+
+    pose = pose_content(a.result, b.result)
+    return (pose, "pose") if pose is not None else ((content(a), content(b)), "pictures")
+
+
 def content(e: Embedded) -> np.ndarray:
     """Context-free features of the embedded frames (``carl_core.pairing.content_features``),
     memoised for the session; the embeddings themselves where the model is those features."""
@@ -163,15 +173,18 @@ def align(
     method: Method,
     open_begin: bool,
     open_end: bool,
+    content_kind: str = "pictures",
     _content: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PairAlignment:
     """``carl_core.pairing.align_pair``, the CLI's ``align``: DTW, the frame mappings, the
     calibrated confidence of every match and warnings. ``_content``: context-free features of
-    both videos' frames (``content``); it follows from the keys, so it is not hashed."""
+    both videos' frames, of ``content_kind`` (``content_view``); it follows from the keys, so it
+    is not hashed."""
     from carl_core.pairing import align_pair
 
     return align_pair(
         _a.embs, _b.embs, method=method, open_begin=open_begin, open_end=open_end, content=_content,
+        content_kind=content_kind,  # type: ignore[arg-type]
         blank_a=_a.blank, blank_b=_b.blank, names=(_a.video.name, _b.video.name),
         durations=(_a.video.duration, _b.video.duration),
     )  # fmt: skip

@@ -161,8 +161,8 @@ def main() -> None:
         ea, eb = embedded["a"], embedded["b"]
         method, open_begin, open_end = tab_align.options()
         with guard("aligning the videos"), st.spinner("aligning and checking the matches…"):
-            content = (compute.content(ea), compute.content(eb))
-            result = compute.align(ea.key, eb.key, ea, eb, method, open_begin, open_end, content)
+            content, kind = compute.content_view(ea, eb)
+            result = compute.align(ea.key, eb.key, ea, eb, method, open_begin, open_end, kind, content)
         if result is not None:
             with guard("preparing the player"):
                 forced = st.session_state.setdefault("force_proxy", {})

@@ -12,9 +12,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CarlError
+
+if TYPE_CHECKING:
+    from .confidence import ContentKind
 
 
 class _Bar:
@@ -181,15 +184,20 @@ def cmd_embed(a: argparse.Namespace) -> None:
     print(f"wrote {embs.shape[0]} x {embs.shape[1]} embeddings to {out} (timestamps: {stamps})")
 
 
-def _content(a: argparse.Namespace, model: Any, embs: tuple[Any, Any], times: tuple[Any, Any]) -> Any:
-    """The content view the match confidence checks matches against (None with --no-content)."""
+def _content(a: argparse.Namespace, model: Any, ra: Any, rb: Any) -> tuple[Any, ContentKind]:
+    """The content view the match confidence checks matches against, and its kind (None with
+    --no-content): a pose model's own frame embeddings, else ImageNet features."""
     from .features import ImageNetFeatures
-    from .pairing import content_features
+    from .pairing import content_features, pose_content
 
     if a.no_content:
-        return None
+        return None, "pictures"
+    pose = pose_content(ra, rb)
+    if pose is not None:
+        return pose, "pose"
+    embs, times = (ra.embeddings, rb.embeddings), (ra.times, rb.times)
     if isinstance(model, ImageNetFeatures) and model.cfg.backbone == "efficientnet_lite0":
-        return embs  # the model is that view already
+        return embs, "pictures"  # the model is that view already
     from .features import imagenet_features
 
     embedder = _embedder(imagenet_features("efficientnet_lite0", device=model.device), a)
@@ -200,7 +208,7 @@ def _content(a: argparse.Namespace, model: Any, embs: tuple[Any, Any], times: tu
             out.append(content_features(embedder, path, t, on_progress=bar))
         finally:
             bar.close()
-    return tuple(out)
+    return tuple(out), "pictures"
 
 
 def cmd_align(a: argparse.Namespace) -> None:
@@ -214,9 +222,10 @@ def cmd_align(a: argparse.Namespace) -> None:
     ra, rb = _embed(embedder, a.video_a, fps, a.crop_a), _embed(embedder, a.video_b, fps, a.crop_b)
     (ea, ta), (eb, tb) = ra, rb
     names = (Path(a.video_a).name, Path(a.video_b).name)
+    content, kind = _content(a, model, ra, rb)
     pair = align_pair(
         ea, eb, metric=a.metric, method=a.method, band=a.band, open_begin=a.open_begin, open_end=a.open_end,
-        content=_content(a, model, (ea, eb), (ta, tb)), names=names, blank_a=ra.blank, blank_b=rb.blank,
+        content=content, content_kind=kind, names=names, blank_a=ra.blank, blank_b=rb.blank,
         durations=(probe_video(a.video_a).duration, probe_video(a.video_b).duration),
     )  # fmt: skip
     al, mapping, conf = pair.alignment, pair.mapping, pair.confidence
@@ -581,8 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="export: A at its pace (a), B at its pace (b), or both along the path")  # fmt: skip
     al.add_argument("--fps", type=_fps_arg, default="auto", help=fps_help)
     al.add_argument("--no-content", action="store_true",
-                    help="judge matches by the model's embeddings alone (skips a pass of ImageNet "
-                    "features; the confidence is then less reliable)")  # fmt: skip
+                    help="judge matches by the model's embeddings alone, without the content view "
+                    "(a pass of ImageNet features; a pose model's own is free): less reliable")  # fmt: skip
     model_args(al)
 
     ix = add("index", cmd_index, "build a frame index over many videos for retrieval")

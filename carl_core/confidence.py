@@ -12,6 +12,10 @@ alternatives, in two views of the frames:
 - optionally a context-free *content* view (``content=``: per-frame ImageNet features of the
   same frames, `carl_core.features`), the same questions asked of what the frames look like.
   A sequence model can be sure of a match the pictures contradict; the content view catches it.
+  For a model of body pose the content view is each frame's pose on its own
+  (``content_kind="pose"``: ``EmbedResult.frame_embeddings``, the pose descriptor), and its own
+  models are fitted on synthetic human motion: pictures of two people differ where their
+  poses agree, so the picture models would doubt every match across people.
 
 Per frame, these features (smoothed along the video, with the same statistics over the whole
 pair) go into a small logistic model fitted on synthetic pairs with known phase labels (same
@@ -29,7 +33,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,11 +41,14 @@ from .align import Alignment, FrameMapping
 from .errors import AlignmentError
 
 __all__ = [
+    "ContentKind",
     "MatchConfidence",
+    "frame_mean_logit",
     "match_confidence",
     "match_features",
 ]
 
+ContentKind = Literal["pictures", "pose"]
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "confidence.json"
 _CHUNK = 1024  # rows of the similarity matrix held at once
 MAX_CELLS = 40_000_000  # frame pairs measured in full (6,300 x 6,300); longer pairs are strided
@@ -196,6 +203,17 @@ def model_inputs(
     return ia, ib, pair_in
 
 
+def frame_mean_logit(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Log-odds of the lower of the two videos' mean match confidences (``pa``, ``pb``: the
+    matched frames' probabilities; an empty side counts as even odds): the pose pair model's
+    input, how sure the matches are on the whole, both ways. The pair means of the match
+    features, which the picture models read, called a golf swing and a squat the same action
+    (both are mostly a person standing); the matches' confidence tells them apart."""
+    m = min(float(np.mean(p)) if len(p) else 0.5 for p in (pa, pb))
+    m = min(max(m, 1e-4), 1 - 1e-4)
+    return math.log(m / (1 - m))
+
+
 # ----------------------------------------------------------------------------- the result
 
 
@@ -206,7 +224,8 @@ class MatchConfidence:
     ``a[i]``: the probability that frame i of A is matched to the right frame of B (within a
     quarter of a movement phase); ``b`` likewise for B. ``pair``: the probability that the
     two videos show the same action at all. ``blank_a``/``blank_b``: frames flagged blank
-    (their confidence is 0). ``content``: whether the content view took part.
+    (their confidence is 0). ``content``: whether the content view took part; ``content_kind``:
+    which ("pictures" or "pose").
     """
 
     a: np.ndarray
@@ -215,6 +234,7 @@ class MatchConfidence:
     blank_a: np.ndarray
     blank_b: np.ndarray
     content: bool = False
+    content_kind: str = "pictures"
 
     def to_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(per-frame fields for the alignment JSON's ``mapping``, pair-level ``confidence``)."""
@@ -226,7 +246,9 @@ class MatchConfidence:
         }
         pair = {
             "same_action": round(float(self.pair), 4),
-            "views": ["embeddings", "content"] if self.content else ["embeddings"],
+            "views": ["embeddings", "content" if self.content_kind == "pictures" else "pose"]
+            if self.content
+            else ["embeddings"],
             "calibration": "assets/confidence.json",
         }
         return per_frame, pair
@@ -248,6 +270,7 @@ def match_confidence(
     mapping: FrameMapping | None = None,
     *,
     content: tuple[Any, Any] | None = None,
+    content_kind: ContentKind = "pictures",
     blank_a: Any = None,
     blank_b: Any = None,
     calibration: str | Path | None = None,
@@ -255,8 +278,9 @@ def match_confidence(
     """Calibrated confidence of each matched frame of ``alignment`` (of embeddings x, y).
 
     ``mapping``: the alignment's frame mapping (computed when not given). ``content``:
-    context-free features of the same frames of A and B (e.g. ImageNet features), which make
-    the estimate hold even for a model that is sure of wrong matches. ``blank_a``/``blank_b``:
+    context-free features of the same frames of A and B, which make the estimate hold even for
+    a model that is sure of wrong matches: ImageNet features (``content_kind="pictures"``), or
+    for a pose model its frame embeddings (``"pose"``, see the module doc). ``blank_a``/``blank_b``:
     per-frame flags of black or uniform frames. ``calibration``: a JSON of fitted models
     (default: ``assets/confidence.json``).
     """
@@ -271,12 +295,18 @@ def match_confidence(
         if np.shape(ca)[0] != n or np.shape(cb)[0] != m:
             raise AlignmentError("content features must have one row per aligned frame of A and of B.")
         cviews = match_features(ca, cb, mapping.a_to_b, mapping.b_to_a)
+    if content_kind not in ("pictures", "pose"):
+        raise AlignmentError(f"content_kind={content_kind!r} is unknown; use 'pictures' or 'pose'.")
+    if content_kind == "pose" and cviews is None:
+        raise AlignmentError("content_kind='pose' needs the pose content view (content=).")
     models = _load(str(calibration or ASSET))
-    kind = "content" if cviews is not None else "model"
+    kind = "model" if cviews is None else "content" if content_kind == "pictures" else "pose"
     ia, ib, pin = model_inputs(views, cviews)
     pa, pb = models[f"frame_{kind}"](ia), models[f"frame_{kind}"](ib)
+    if kind == "pose":  # its pair model reads how sure the frames' matches are on the whole
+        pin = np.array([frame_mean_logit(pa[mapping.covered_a], pb[mapping.covered_b])])
     pair = float(models[f"pair_{kind}"](pin[None])[0])
     # A blank frame shows nothing to match; a frame matched to a blank one is matched to nothing.
     pa = np.where(ba | bb[mapping.a_to_b], 0.0, pa)
     pb = np.where(bb | ba[mapping.b_to_a], 0.0, pb)
-    return MatchConfidence(pa, pb, pair, ba, bb, content=cviews is not None)
+    return MatchConfidence(pa, pb, pair, ba, bb, content=cviews is not None, content_kind=content_kind)

@@ -8,7 +8,9 @@ black tail; other matches to nothing show as low confidence). `pair_warnings` sa
 words, when a result cannot mean much: lengths far apart, a video mostly blank, low confidence.
 
 `content_features` gives the context-free view that the confidence checks matches against:
-ImageNet EfficientNet-Lite0 features (`carl_core.features`) at up to `CONTENT_FPS`.
+ImageNet EfficientNet-Lite0 features (`carl_core.features`) at up to `CONTENT_FPS`. A model of
+body pose brings its own (`pose_content`): each frame's pose on its own, which the embedding
+already computed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .align import MAX_WARP, Alignment, FrameMapping, dtw, trim_path
-from .confidence import MatchConfidence, match_confidence
+from .confidence import ContentKind, MatchConfidence, match_confidence
 
 __all__ = [
     "CONTENT_FPS",
@@ -29,6 +31,7 @@ __all__ = [
     "align_pair",
     "content_features",
     "pair_warnings",
+    "pose_content",
 ]
 
 ProgressFn = Callable[[int, int, str], None]
@@ -75,6 +78,7 @@ def align_pair(
     open_begin: bool = False,
     open_end: bool = False,
     content: tuple[Any, Any] | None = None,
+    content_kind: ContentKind = "pictures",
     blank_a: Any = None,
     blank_b: Any = None,
     durations: tuple[float, float] | None = None,
@@ -86,7 +90,8 @@ def align_pair(
     ``open_begin``/``open_end``: either video may start / end with frames that match nothing
     (`dtw` with "both" and its default skip cost: subsequence alignment both ways, the better
     fit kept), and end steps that touch a blank frame are then left unmatched too. ``content``:
-    context-free features of the same frames (see `content_features`); ``blank_a``/``blank_b``:
+    context-free features of the same frames (`content_features`, or with ``content_kind="pose"``
+    `pose_content`); ``blank_a``/``blank_b``:
     per-frame flags of black or uniform frames; ``durations`` (seconds) and ``names`` feed the
     warnings. Other arguments as in `dtw`.
     """
@@ -108,7 +113,9 @@ def align_pair(
         if cut is not None:
             al = trim_path(al, x, y, *cut)
     mapping = al.mapping(x, y)
-    conf = match_confidence(x, y, al, mapping, content=content, blank_a=blank_a, blank_b=blank_b)
+    conf = match_confidence(
+        x, y, al, mapping, content=content, content_kind=content_kind, blank_a=blank_a, blank_b=blank_b
+    )
     warnings = pair_warnings(
         len(mapping.a_to_b), len(mapping.b_to_a), durations=durations, confidence=conf, names=names,
         covered=(mapping.covered_a, mapping.covered_b),
@@ -195,3 +202,18 @@ def content_features(
     left = np.maximum(right - 1, 0)
     nearest = np.where(np.abs(stamps[left] - t) <= np.abs(stamps[right] - t), left, right)
     return feats[nearest]
+
+
+def pose_content(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pose content view of two videos embedded by a model of body pose (`EmbedResult`s):
+    each frame's context-free embedding (``frame_embeddings``: its pose descriptor, beside the
+    picture's share where the model fuses one), for `align_pair` with ``content_kind="pose"``.
+    None where either was not embedded from poses, or shows a body in under `MIN_BODY_SHARE`
+    of its frames: there the pictures carry the match, and `content_features` checks it."""
+    from .fusion import MIN_BODY_SHARE, body_frames
+
+    if a.pose is None or b.pose is None:
+        return None
+    if min(float(body_frames(r.pose).mean()) for r in (a, b)) < MIN_BODY_SHARE:
+        return None
+    return a.frame_embeddings, b.frame_embeddings

@@ -3,15 +3,16 @@ CLI and the app take (carl_core.pairing)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from carl_core.align import alignment_document, dtw
-from carl_core.confidence import ASSET, MatchConfidence, match_confidence
+from carl_core.confidence import ASSET, MatchConfidence, frame_mean_logit, match_confidence
 from carl_core.errors import AlignmentError
-from carl_core.pairing import align_pair, content_features, pair_warnings
+from carl_core.pairing import align_pair, content_features, pair_warnings, pose_content
 
 
 def curve(t, dim=64, seed=0):
@@ -32,10 +33,67 @@ def noisy(e, sigma, seed):
 
 def test_calibration_asset_holds_what_the_code_reads():
     doc = json.loads(ASSET.read_text())
-    assert set(doc["models"]) == {"frame_model", "frame_content", "pair_model", "pair_content"}
+    assert set(doc["models"]) == {
+        "frame_model", "frame_content", "pair_model", "pair_content", "frame_pose", "pair_pose"
+    }  # fmt: skip
     # The fit was measured on held-out videos; the asset says how well it did.
     held = doc["held_out"]["frame_content"]["all"]
     assert held["ece"] < 0.08 and held["auc"] > 0.8
+    held = doc["held_out"]["frame_pose"]["all"]  # synthetic human motion
+    assert held["ece"] < 0.08 and held["auc"] > 0.7
+    assert len(doc["models"]["pair_pose"]["coef"]) == 1  # reads frame_mean_logit alone
+
+
+def test_the_pose_content_view_has_its_own_calibration():
+    """A pose model's content view (its frame embeddings) is judged by the models fitted on
+    human motion; asking for it without the view, or for a view that does not exist, is an error."""
+    x = curve(np.arange(150), seed=1)
+    y = noisy(curve(np.sort(np.random.default_rng(2).uniform(0, 150, 130)), seed=1), 0.3, 3)
+    other = noisy(curve(np.arange(140), seed=9), 0.3, 4)
+    al = dtw(x, y)
+    content = (noisy(x, 0.2, 5), noisy(y, 0.2, 6))
+    pose = match_confidence(x, y, al, content=content, content_kind="pose")
+    pictures = match_confidence(x, y, al, content=content)
+    assert pose.content_kind == "pose" and pictures.content_kind == "pictures"
+    assert not np.allclose(pose.a, pictures.a)  # other models
+    assert pose.to_dict()[1]["views"] == ["embeddings", "pose"]
+    assert pictures.to_dict()[1]["views"] == ["embeddings", "content"]
+    wrong_al = dtw(x, other)
+    wrong = match_confidence(x, other, wrong_al, content=(x, other), content_kind="pose")
+    assert pose.a.mean() > wrong.a.mean() and pose.pair > 0.5 > wrong.pair
+    with pytest.raises(AlignmentError, match="needs the pose content view"):
+        match_confidence(x, y, al, content_kind="pose")
+    with pytest.raises(AlignmentError, match="unknown"):
+        match_confidence(x, y, al, content=content, content_kind="faces")  # type: ignore[arg-type]
+    pair = align_pair(x, y, content=content, content_kind="pose")
+    np.testing.assert_allclose(pair.confidence.a, pose.a)
+
+
+def test_frame_mean_logit_takes_the_less_sure_video():
+    assert frame_mean_logit(np.array([0.9, 0.9]), np.array([0.5, 0.5])) == pytest.approx(0.0)
+    assert frame_mean_logit(np.array([0.2]), np.array([0.8])) == pytest.approx(np.log(0.25))
+    assert frame_mean_logit(np.array([]), np.array([0.9])) == pytest.approx(0.0)  # nothing matched
+    assert np.isfinite(frame_mean_logit(np.array([1.0]), np.array([1.0])))
+
+
+def test_pose_content_is_the_frame_embeddings_of_two_videos_with_a_body():
+    """`pose_content` gives a pose model's own context-free view, and nothing where a video was
+    embedded from pictures or shows a body in under half its frames (the pictures decide there)."""
+    from types import SimpleNamespace
+
+    from carl_core.motion import sample_motion
+    from carl_core.skeleton import MISSING
+
+    def result(seq, seed):
+        return SimpleNamespace(pose=seq, frame_embeddings=np.random.default_rng(seed).random((len(seq), 4)))
+
+    seq = sample_motion("squat", np.random.default_rng(0)).pose
+    a, b = result(seq, 1), result(seq, 2)
+    got = pose_content(a, b)
+    assert got is not None and got[0] is a.frame_embeddings and got[1] is b.frame_embeddings
+    assert pose_content(a, SimpleNamespace(pose=None, frame_embeddings=None)) is None
+    gone = dataclasses.replace(seq, status=np.full(len(seq), MISSING, dtype=seq.status.dtype))
+    assert pose_content(a, result(gone, 3)) is None
 
 
 def test_a_right_match_is_confident_and_a_pair_with_nothing_in_common_is_not():
