@@ -172,9 +172,11 @@ class MotionSample:
     action: int
     events: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
-    # (T,) where each frame is in the movement: 0 the ready pose, k after the k-th key of a rep,
-    # fractions between; holds keep their key's value. Comparable across performances (unlike
-    # frame numbers); None for samples read from disk.
+    # (T,) where each frame is in the movement: 0 the ready pose, k at a rep's k-th key,
+    # fractions between; holds keep their key's value, every rep starts again from 0 (a cyclic
+    # action's last key, the ready pose, is both its end and 0). NaN while a non-cyclic action
+    # walks back to the ready pose between reps. Comparable across performances (unlike frame
+    # numbers); None for samples read from disk.
     position: np.ndarray | None = None
 
     @property
@@ -476,7 +478,8 @@ class _Timeline:
     labels: np.ndarray  # (K,) label of the movement that ends at each key
     start: float  # the first rep starts moving
     end: float  # the last rep's last key
-    position: np.ndarray  # (K,) each key's place in a rep: 0 ready, k the rep's k-th key
+    pos_from: np.ndarray  # (K,) where in a rep the stretch that ends at each key starts ...
+    pos_to: np.ndarray  # ... and ends: 0 the ready pose, k the rep's k-th key (NaN: no part of it)
 
 
 def _timeline(
@@ -498,13 +501,17 @@ def _timeline(
     amp = _u(rng, cfg.amplitude)
     alternate = rng.random() < action.alternate
 
-    times, poses, labels, position = [0.0], [ready], [0], [0.0]
+    # Each stretch between two keys runs from one place in the movement to another (see
+    # MotionSample.position): per stretch, not per key, since a rep's end (the ready pose again,
+    # or the finish) is not where the next rep's first stretch starts from.
+    times, poses, labels, pos_from, pos_to = [0.0], [ready], [0], [0.0], [0.0]
 
-    def add(dt: float, pose: np.ndarray, label: int, pos: float) -> None:
+    def add(dt: float, pose: np.ndarray, label: int, at: float, came_from: float | None = None) -> None:
         times.append(times[-1] + max(dt, 1e-3))
         poses.append(pose)
         labels.append(label)
-        position.append(pos)
+        pos_from.append(pos_to[-1] if came_from is None else came_from)
+        pos_to.append(at)
 
     add(_u(rng, cfg.idle), ready, 0, 0.0)
     start = times[-1]
@@ -520,18 +527,21 @@ def _timeline(
                 pose = ready
             pose = _mirror_channels(pose) if mirror else pose
             dur = key.dur * tempo * math.exp(rng.normal(0, cfg.segment_jitter))
-            add(max(dur, 3.0 / fps), pose, phase[key.phase], k + 1.0)
+            add(max(dur, 3.0 / fps), pose, phase[key.phase], k + 1.0, float(k))
             if k < len(action.keys) - 1 and rng.random() < cfg.hold_prob:
                 add(_u(rng, cfg.hold), pose, phase[action.keys[k + 1].phase], k + 1.0)
         if rep < reps - 1:
             if not action.cyclic:
-                add(_u(rng, cfg.hold), poses[-1], last, position[-1])
-                add(_u(rng, (0.6, 1.5)) * tempo, ready, 0, 0.0)
+                add(_u(rng, cfg.hold), poses[-1], last, pos_to[-1])
+                # the walk back to the ready pose is no part of the movement
+                add(_u(rng, (0.6, 1.5)) * tempo, ready, 0, np.nan, np.nan)
             if rng.random() < cfg.rest_prob:
-                add(_u(rng, cfg.rest), ready, 0, 0.0)
+                add(_u(rng, cfg.rest), ready, 0, 0.0, 0.0)
     end = times[-1]
-    add(_u(rng, cfg.idle), poses[-1], last, position[-1])
-    return _Timeline(np.array(times), np.array(poses), np.array(labels), start, end, np.array(position))
+    add(_u(rng, cfg.idle), poses[-1], last, pos_to[-1])
+    return _Timeline(
+        np.array(times), np.array(poses), np.array(labels), start, end, np.array(pos_from), np.array(pos_to)
+    )
 
 
 def _warp(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
@@ -1025,7 +1035,9 @@ def _movement(
     tau = warp * duration
     q = PchipInterpolator(tl.times, tl.poses, axis=0)(tau)
     labels = tl.labels[np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)]
-    position = np.interp(tau, tl.times, tl.position)
+    j = np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)
+    frac = np.clip((tau - tl.times[j - 1]) / np.maximum(tl.times[j] - tl.times[j - 1], 1e-9), 0.0, 1.0)
+    position = tl.pos_from[j] + frac * (tl.pos_to[j] - tl.pos_from[j])
     # Fidgeting: always a little, more while idle before and after the action.
     idle_frames = np.convolve(((tau < tl.start) | (tau > tl.end)).astype(float), np.ones(9) / 9, mode="same")
     fid = (

@@ -85,23 +85,32 @@ def test_same_seed_same_sequence():
     assert len(a.labels) != len(c.labels) or not np.array_equal(a.pose.image, c.pose.image, equal_nan=True)
 
 
-@pytest.mark.parametrize("action", ["squat", "golf_swing", "jumping_jack"])
+@pytest.mark.parametrize("action", ["squat", "golf_swing", "jumping_jack", "bicep_curl"])
 def test_each_frame_knows_where_it_is_in_the_movement(action):
-    """``position``: 0 at the ready pose, k at a rep's k-th key, the same for both performers of
-    one movement (the calibration's ground truth across people)."""
-    keys = len(ACTIONS[action].keys)
+    """``position``: 0 at the ready pose, k at a rep's k-th key, every rep from 0 again, the same
+    for both performers of one movement (the confidence calibration's truth across people)."""
+    act = ACTIONS[action]
+    keys = len(act.keys)
+    in_first = sum(k.phase == act.phases[1] for k in act.keys)  # a golf backswing spans two keys
     one = sample_motion(action, np.random.default_rng(3), MotionConfig(reps=(1, 1)))
     pos = one.position
     assert pos is not None and pos.shape == one.labels.shape
     assert pos[0] == 0 and pos[-1] == pytest.approx(keys) and (np.diff(pos) >= -1e-9).all()
-    # A phase's frames lie between its keys: a squat's descent 0..1, a golf backswing's 0..2.
-    first = one.labels == 1
-    in_first = sum(k.phase == ACTIONS[action].phases[1] for k in ACTIONS[action].keys)
-    assert pos[first].min() >= 0 and pos[first].max() <= in_first + 1e-9
     a, b = sample_motion_pair(action, np.random.default_rng(5))
     np.testing.assert_array_equal(a.position, b.position)
-    three = sample_motion(action, np.random.default_rng(4), MotionConfig(reps=(3, 3)))
-    assert three.position.max() == pytest.approx(keys) and three.position.min() == 0
+    for seed in range(4):  # several reps, rests and returns to the ready pose
+        many = sample_motion(action, np.random.default_rng(seed), MotionConfig(reps=(3, 3), rest_prob=0.5))
+        p, lab = many.position, many.labels
+        first = lab == 1  # the first phase of every rep lies between its keys, never further on
+        assert np.nanmin(p[first]) >= 0 and np.nanmax(p[first]) <= in_first + 1e-9
+        moving = (lab > 0) & np.isfinite(p)
+        for run in np.split(np.flatnonzero(moving), np.flatnonzero(np.diff(np.flatnonzero(moving)) > 1) + 1):
+            q = p[run]
+            back = np.flatnonzero(np.diff(q) < -1e-9)  # forward, but for a new rep starting over
+            assert (q[back] >= keys - 0.5).all() and (q[back + 1] <= 0.5).all(), q
+        # Only a non-cyclic action's walk back to the ready pose (phase 0) corresponds to nothing.
+        gone = np.isnan(p)
+        assert not gone.any() if act.cyclic else (lab[gone] == 0).all()
 
 
 @pytest.mark.parametrize("action", ACTION_NAMES)
