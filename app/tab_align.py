@@ -27,6 +27,10 @@ METHODS: dict[str, Method] = {
 }
 
 
+# What the match confidence compares each match with, beside the model's embeddings.
+_VIEWS = {"pose": "each frame on its own, mainly its body pose", "pictures": "what the frames look like"}
+
+
 def options() -> tuple[Method, bool, bool]:
     """The DTW options as last set (their widgets are drawn later, in the tab)."""
     label = st.session_state.get("dtw_method", next(iter(METHODS)))
@@ -162,7 +166,8 @@ def render(ea: Embedded, eb: Embedded, result: PairAlignment, model_label: str) 
         "Mean confidence",
         f"{100 * float(np.mean(matched)) if matched.size else 0:.0f}%",
         help="Estimated probability that a matched frame of A or B is matched right (calibrated; see the "
-        f"README). Same action in both videos: {100 * result.confidence.pair:.0f}% likely.",
+        f"README), checked against {_VIEWS[conf.content_kind] if conf.content else 'the embeddings alone'}. "
+        f"Same action in both videos: {100 * result.confidence.pair:.0f}% likely.",
     )
     m[3].metric("Path cost per step", f"{al.mean_cost:.3f}")
     m[4].metric("Method", al.method)

@@ -20,7 +20,13 @@ models, pairs among the rest only measure them (held out: calibration error, AUC
 
     python benchmarks/calibrate_confidence.py                  # writes assets/confidence.json
     python benchmarks/calibrate_confidence.py --per-action 4   # quicker, for a look
+    python benchmarks/calibrate_confidence.py --pose           # pose models' frame_pose, pair_pose
     python benchmarks/calibrate_confidence.py --real ../shared/data/real_clips   # check on real pairs
+
+``--pose`` fits the models for pose models instead (`make_motion_clips`): synthetic human motion
+(`carl_core.motion`), right within a quarter of the way between two key poses
+(``MotionSample.position``), embedded by ``--checkpoint``'s pose stream with the pose descriptor
+as the content view; the picture models in the JSON stay as they are.
 
 Embeddings are kept in ``--work`` (default ``~/.cache/carl_studio/calibration``), so refits are quick.
 """
@@ -549,8 +555,9 @@ def _load_rows(path: Path) -> tuple[dict[str, Rows], dict[str, Rows]]:
         for key in data.files:
             s, name, part = key.split("|")
             if s == split and part == "x":
-                out[k][name] = Rows([data[key]], [data[f"{s}|{name}|y"]], [data[f"{s}|{name}|g"]],
-                                    [data[f"{s}|{name}|a"]])  # fmt: skip
+                y = data[f"{s}|{name}|y"]
+                ids = data[f"{s}|{name}|a"] if f"{s}|{name}|a" in data.files else np.full(len(y), -1)  # older
+                out[k][name] = Rows([data[key]], [y], [data[f"{s}|{name}|g"]], [ids])
     return out
 
 

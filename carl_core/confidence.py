@@ -12,16 +12,19 @@ alternatives, in two views of the frames:
 - optionally a context-free *content* view (``content=``: per-frame ImageNet features of the
   same frames, `carl_core.features`), the same questions asked of what the frames look like.
   A sequence model can be sure of a match the pictures contradict; the content view catches it.
-  For a model of body pose the content view is each frame's pose on its own
-  (``content_kind="pose"``: ``EmbedResult.frame_embeddings``, the pose descriptor), and its own
-  models are fitted on synthetic human motion: pictures of two people differ where their
-  poses agree, so the picture models would doubt every match across people.
+  For a model of body pose the content view is each frame on its own as the model sees it
+  (``content_kind="pose"``: ``EmbedResult.frame_embeddings``: the pose descriptor, with a share
+  of the picture where the model fuses one), and its own models are fitted on synthetic human
+  motion (the pose stream and the descriptor alone: synthetic motion has no pictures):
+  pictures of two people differ where their poses agree, so the picture models would doubt
+  every match across people.
 
 Per frame, these features (smoothed along the video, with the same statistics over the whole
 pair) go into a small logistic model fitted on synthetic pairs with known phase labels (same
 action, different actions, black stretches, padded footage; `benchmarks/calibrate_confidence.py`,
 coefficients in ``assets/confidence.json``). Its output is the estimated probability that the
-frame's match is right, within a tolerance of a quarter of a movement phase. A pair-level model
+frame's match is right, within a tolerance of a quarter of a movement phase (pose models: of
+the way between two key poses, ``motion.MotionSample.position``). A pair-level model
 on the pair's mean features gives the probability that the two videos show the same action at all.
 Blank frames (black or uniform, flagged by the caller) get confidence 0 and a flag.
 """

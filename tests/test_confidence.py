@@ -92,8 +92,15 @@ def test_pose_content_is_the_frame_embeddings_of_two_videos_with_a_body():
     got = pose_content(a, b)
     assert got is not None and got[0] is a.frame_embeddings and got[1] is b.frame_embeddings
     assert pose_content(a, SimpleNamespace(pose=None, frame_embeddings=None)) is None
-    gone = dataclasses.replace(seq, status=np.full(len(seq), MISSING, dtype=seq.status.dtype))
-    assert pose_content(a, result(gone, 3)) is None
+
+    def without_body(share):  # the first ``share`` of the frames have nobody
+        status = seq.status.copy()
+        status[: int(share * len(seq))] = MISSING
+        return result(dataclasses.replace(seq, status=status), 3)
+
+    assert pose_content(a, without_body(1.0)) is None
+    assert pose_content(a, without_body(0.6)) is None  # a body in 40% of the frames: the pictures decide
+    assert pose_content(a, without_body(0.4)) is not None  # in 60%: the pose does
 
 
 def test_a_right_match_is_confident_and_a_pair_with_nothing_in_common_is_not():
