@@ -9,7 +9,10 @@ sequence is one movement by two bodies under two cameras, labelled with its acti
   the same action, aligned by DTW (``losses.weak_scl_loss``);
 - ``augment``: the facing learnt instead of estimated: world coordinates under random rotation
   and mirror images (``pose_input: world``, ``pose_facing: augment``);
-- ``world``: world coordinates turned to each video's mean facing (``pose_input: world``).
+- ``world``: world coordinates turned to each video's mean facing (``pose_input: world``);
+- ``cross``: the two views are two *different* performances of the action (other tempo,
+  amplitude, form, body, camera), their frames placed by where they are in the movement
+  (``data.motion_views: two_performances``, ``MotionSample.position``) instead of by time.
 
 Each run is scored by ``pose_eval.cross_person``: two different held-out performances of an
 action, aligned by DTW on the *learned* embedding alone (``descriptor_weight`` 0, so the fixed
@@ -41,6 +44,7 @@ VARIANTS = {
     "weak": {"loss": {"weak": True}},
     "augment": {"model": {"pose_input": "world", "pose_facing": "augment"}},
     "world": {"model": {"pose_input": "world", "pose_facing": "sequence"}},
+    "cross": {"data": {"motion_views": "two_performances"}},
 }
 
 
@@ -54,6 +58,7 @@ def run_one(mode: str, seed: int, args: argparse.Namespace, held_out: list, out:
     cfg = load_preset("pose").with_overrides(
         model={"descriptor_weight": 0.0, **variant.get("model", {})},
         loss=variant.get("loss", {}),
+        data=variant.get("data", {}),
         train={"epochs": args.epochs, "seed": seed, "num_workers": 0, "save_every": 10_000},
     )
     t0 = time.perf_counter()

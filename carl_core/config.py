@@ -114,6 +114,21 @@ class DataConfig:
     # synthetic human motion (`--data motion`): most repetitions in one training sequence; one
     # teaches a movement's phases without the count of reps done so far to lean on
     motion_max_reps: int = 4
+    # what the two views of a synthetic sequence show: "one_movement" (one movement by two bodies
+    # under two cameras, frame k of one is frame k of the other) or "two_performances" (two
+    # performances of the action, other tempo, amplitude and form too; frames correspond where
+    # their place in the movement, MotionSample.position, agrees)
+    motion_views: Literal["one_movement", "two_performances"] = "one_movement"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("window", ("video", "clip")),
+            ("motion_views", ("one_movement", "two_performances")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"data.{name}: {getattr(self, name)!r} is unknown; use {' or '.join(allowed)}"
+                )
 
 
 @dataclass

@@ -45,13 +45,17 @@ class PoseItem:
     name: str
     action: int | None = None  # video-level label (weak SCL pairs videos that share it)
     frame_label: np.ndarray | None = None  # per-frame phase, for evaluation
+    position: np.ndarray | None = None  # per-frame place in the movement (synthetic motion)
 
     def __len__(self) -> int:
         return len(self.raw)
 
 
-def _item(seq: PoseSequence, facing: str, name: str, action: int | None, labels: Any) -> PoseItem:
-    return PoseItem(model_input(seq, facing), np.asarray(seq.times, dtype=np.float64), name, action, labels)
+def _item(
+    seq: PoseSequence, facing: str, name: str, action: int | None, labels: Any, position: Any = None
+) -> PoseItem:
+    times = np.asarray(seq.times, dtype=np.float64)
+    return PoseItem(model_input(seq, facing), times, name, action, labels, position)
 
 
 class PoseSource:
@@ -89,10 +93,17 @@ class SyntheticMotion(PoseSource):
     """Synthetic motion drawn afresh per (seed, epoch, index): the actions in turn."""
 
     def __init__(
-        self, count: int, seed: int, facing: str, actions: list[str] | None = None, max_reps: int = 4
+        self,
+        count: int,
+        seed: int,
+        facing: str,
+        actions: list[str] | None = None,
+        max_reps: int = 4,
+        views: str = "one_movement",
     ):
         from .motion import ACTION_NAMES, MotionConfig
 
+        self.views = views
         self.action_names = list(actions or ACTION_NAMES)
         self.all_names = list(ACTION_NAMES)
         self.count, self.seed, self.facing = count, seed, facing
@@ -103,12 +114,18 @@ class SyntheticMotion(PoseSource):
         ]
 
     def pair(self, epoch: int, i: int) -> tuple[PoseItem, PoseItem]:
-        from .motion import sample_motion_pair
+        from .motion import sample_motion, sample_motion_pair
 
         action = self.action_names[i % len(self.action_names)]
-        a, b = sample_motion_pair(action, np.random.default_rng([self.seed, epoch, i, 5]), self.motion)
+        if self.views == "two_performances":
+            a, b = (
+                sample_motion(action, np.random.default_rng([self.seed, epoch, i, k]), self.motion)
+                for k in (5, 6)
+            )
+        else:
+            a, b = sample_motion_pair(action, np.random.default_rng([self.seed, epoch, i, 5]), self.motion)
         return tuple(  # type: ignore[return-value]
-            _item(s.pose, self.facing, self.names[i], s.action, s.labels) for s in (a, b)
+            _item(s.pose, self.facing, self.names[i], s.action, s.labels, s.position) for s in (a, b)
         )
 
     def get(self, epoch: int, i: int) -> PoseItem:
@@ -126,7 +143,9 @@ def pose_source(
         if count < 1:
             raise DataError(f"{text}: give a positive number of sequences per epoch")
         seed = config.train.seed + (0 if split == "train" else 10_000)
-        return SyntheticMotion(count, seed, facing, max_reps=config.data.motion_max_reps)
+        return SyntheticMotion(
+            count, seed, facing, max_reps=config.data.motion_max_reps, views=config.data.motion_views
+        )
     path = Path(data)
     from .motion import INDEX_FILE, load_motion_dataset
 
@@ -176,6 +195,8 @@ class PoseClips(torch.utils.data.Dataset):
         c = self.config
         rng = np.random.default_rng([c.train.seed, epoch, i, 3])
         first, second = self.source.pair(epoch, i)
+        if getattr(self.source, "views", None) == "two_performances":
+            return self._two_performances(first, second, rng, i)
         n = min(len(first), len(second))
         steps, masks = time_augment(
             n,
@@ -201,6 +222,61 @@ class PoseClips(torch.utils.data.Dataset):
             "index": i,
             "label": -1 if first.action is None else int(first.action),
         }
+
+    def _two_performances(self, first: PoseItem, second: PoseItem, rng: np.random.Generator, i: int) -> dict:
+        """Views of two performances: the first a window as ``time_augment`` draws it, the second
+        the frames of the other performance over the same stretch of the movement. Their
+        "steps" are places in the movement (``POSITION_FRAMES`` per key pose), so SCL's prior
+        centres each frame on the frames of the other at the same place."""
+        assert first.position is not None and second.position is not None
+        c = self.config
+        steps_a, mask_a = time_augment(
+            len(first), c.data.num_frames, rng, sampling_region=c.data.sampling_region,
+            consistent_offset=c.data.consistent_offset, window=c.data.window,
+        )  # fmt: skip
+        sa, ma = steps_a[0], mask_a[0]
+        pa = first.position[sa]
+        seen = np.isfinite(pa) & (ma > 0)
+        lo, hi = (np.min(pa[seen]), np.max(pa[seen])) if seen.any() else (0.0, 0.0)
+        pb_all = second.position
+        inside = np.flatnonzero(np.isfinite(pb_all) & (pb_all >= lo - 0.1) & (pb_all <= hi + 0.1))
+        if inside.size == 0:
+            inside = np.arange(len(second))
+        span = np.arange(inside[0], inside[-1] + 1)
+        t = c.data.num_frames
+        sb = (
+            np.sort(rng.choice(span, t, replace=False))
+            if len(span) >= t
+            else np.r_[span, np.full(t - len(span), span[-1])]
+        )
+        mb = (np.arange(t) < min(len(span), t)).astype(np.float32)
+        learn_facing = c.model.pose_facing == "augment"
+        views, times, steps, masks = [], [], [], []
+        for item, s, m in ((first, sa, ma), (second, sb, mb)):
+            views.append(
+                augment_pose(item.raw[s], rng, rotate=learn_facing, mirror=learn_facing, noise=0.005)
+            )
+            times.append(item.times[s])
+            pos = item.position[s]  # type: ignore[index]
+            m = m * np.isfinite(pos)
+            steps.append(np.nan_to_num(pos) * POSITION_FRAMES)
+            masks.append(m.astype(np.float32))
+        return {
+            "views": torch.from_numpy(np.stack(views)).float(),
+            "times": torch.from_numpy(np.stack(times)),
+            "steps": torch.from_numpy(np.stack(steps)),
+            "masks": torch.from_numpy(np.stack(masks)),
+            "seq_len": POSITION_LENGTH,
+            "index": i,
+            "label": -1 if first.action is None else int(first.action),
+        }
+
+
+# Two performances' frames are placed by where they are in the movement: this many prior
+# "frames" per key pose, so SCL's prior (sigma^2 = label_variance = 10) spans about a sixth of
+# the way between two keys; one length for both, so the prior compares places as they are.
+POSITION_FRAMES = 20.0
+POSITION_LENGTH = 1000
 
 
 __all__ = [

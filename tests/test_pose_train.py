@@ -51,6 +51,38 @@ def test_pose_views_carry_landmarks_times_and_labels():
     assert torch.equal(torch.nan_to_num(item["views"]), torch.nan_to_num(again["views"]))  # reproducible
 
 
+def test_two_performances_views_are_placed_by_where_they_are_in_the_movement():
+    """``data.motion_views: two_performances``: the views come from two different performances
+    (other lengths), and their steps are places in the movement on one scale, overlapping, so
+    SCL's prior pairs frames at the same place; a training step runs on them."""
+    from carl_core.errors import ConfigError
+    from carl_core.losses import scl_loss
+    from carl_core.pose_data import POSITION_FRAMES, POSITION_LENGTH
+
+    cfg = _tiny_pose_config().with_overrides(data={"motion_views": "two_performances"})
+    source = pose_source("motion:8", cfg)
+    clips = PoseClips(source, cfg)
+    for i in range(8):
+        first, second = source.pair(0, i)
+        assert first is not second and first.position is not None and second.position is not None
+        item = clips[(0, i)]
+        steps, masks = item["steps"].numpy(), item["masks"].numpy()
+        assert item["views"].shape == (2, 24, 33, 8) and item["seq_len"] == POSITION_LENGTH
+        real = [steps[v][masks[v] > 0] / POSITION_FRAMES for v in (0, 1)]
+        assert all(len(r) > 0 for r in real)
+        # the second view covers the stretch of the movement the first one shows
+        assert real[1].min() >= real[0].min() - 0.2 and real[1].max() <= real[0].max() + 0.2
+    batch = [clips[(0, i)] for i in range(2)]
+    embs = torch.nn.functional.normalize(torch.randn(2, 2, 24, 8), dim=-1)
+    loss = scl_loss(
+        embs, torch.tensor([[POSITION_LENGTH] * 2] * 2), torch.stack([b["steps"] for b in batch]),
+        torch.stack([b["masks"] for b in batch]),
+    )  # fmt: skip
+    assert torch.isfinite(loss)
+    with pytest.raises(ConfigError, match="motion_views"):
+        _tiny_pose_config().with_overrides(data={"motion_views": "three"})
+
+
 def test_train_on_synthetic_motion_and_embed_a_real_video(tmp_path):
     run = tmp_path / "pose"
     result = train(_tiny_pose_config(epochs=2), "motion:8", run)
