@@ -237,7 +237,7 @@ class MatchConfidence:
     blank_a: np.ndarray
     blank_b: np.ndarray
     content: bool = False
-    content_kind: str = "pictures"
+    content_kind: ContentKind = "pictures"
 
     def to_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(per-frame fields for the alignment JSON's ``mapping``, pair-level ``confidence``)."""

@@ -1034,8 +1034,10 @@ def _movement(
     warp = _warp(r_time, t, _u(r_time, cfg.warp))
     tau = warp * duration
     q = PchipInterpolator(tl.times, tl.poses, axis=0)(tau)
-    labels = tl.labels[np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)]
-    j = np.clip(np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1)
+    j = np.clip(
+        np.searchsorted(tl.times, tau, side="left"), 1, len(tl.times) - 1
+    )  # the stretch ending at key j
+    labels = tl.labels[j]
     frac = np.clip((tau - tl.times[j - 1]) / np.maximum(tl.times[j] - tl.times[j - 1], 1e-9), 0.0, 1.0)
     position = tl.pos_from[j] + frac * (tl.pos_to[j] - tl.pos_from[j])
     # Fidgeting: always a little, more while idle before and after the action.

@@ -63,6 +63,7 @@ class PoseSource:
 
     names: list[str]
     actions: list[int | None]
+    views = "one_movement"  # what the two views of a sample show (config.DataConfig.motion_views)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -195,20 +196,22 @@ class PoseClips(torch.utils.data.Dataset):
         c = self.config
         rng = np.random.default_rng([c.train.seed, epoch, i, 3])
         first, second = self.source.pair(epoch, i)
-        if getattr(self.source, "views", None) == "two_performances":
-            return self._two_performances(first, second, rng, i)
-        n = min(len(first), len(second))
-        steps, masks = time_augment(
-            n,
-            c.data.num_frames,
-            rng,
-            sampling_region=c.data.sampling_region,
-            consistent_offset=c.data.consistent_offset,
-            window=c.data.window,
-        )
+        if self.source.views == "two_performances":
+            frames, masks, steps, seq_len = self._by_position(first, second, rng)
+        else:
+            seq_len = min(len(first), len(second))
+            frames, masks = time_augment(
+                seq_len,
+                c.data.num_frames,
+                rng,
+                sampling_region=c.data.sampling_region,
+                consistent_offset=c.data.consistent_offset,
+                window=c.data.window,
+            )
+            steps = frames
         learn_facing = c.model.pose_facing == "augment"
         views, times = [], []
-        for item, s in zip((first, second), steps, strict=True):
+        for item, s in zip((first, second), frames, strict=True):
             views.append(
                 augment_pose(item.raw[s], rng, rotate=learn_facing, mirror=learn_facing, noise=0.005)
             )
@@ -218,16 +221,19 @@ class PoseClips(torch.utils.data.Dataset):
             "times": torch.from_numpy(np.stack(times)),
             "steps": torch.from_numpy(steps),
             "masks": torch.from_numpy(masks),
-            "seq_len": n,
+            "seq_len": seq_len,
             "index": i,
             "label": -1 if first.action is None else int(first.action),
         }
 
-    def _two_performances(self, first: PoseItem, second: PoseItem, rng: np.random.Generator, i: int) -> dict:
-        """Views of two performances: the first a window as ``time_augment`` draws it, the second
-        the frames of the other performance over the same stretch of the movement. Their
-        "steps" are places in the movement (``POSITION_FRAMES`` per key pose), so SCL's prior
-        centres each frame on the frames of the other at the same place."""
+    def _by_position(
+        self, first: PoseItem, second: PoseItem, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Frames of two performances (frames, masks, steps, seq_len as in ``__getitem__``): the
+        first a window as ``time_augment`` draws it, the second the frames of the other
+        performance over the same stretch of the movement. Their steps are places in the
+        movement (``POSITION_FRAMES`` per key pose), so SCL's prior centres each frame on the
+        frames of the other at the same place."""
         assert first.position is not None and second.position is not None
         c = self.config
         steps_a, mask_a = time_augment(
@@ -250,26 +256,10 @@ class PoseClips(torch.utils.data.Dataset):
             else np.r_[span, np.full(t - len(span), span[-1])]
         )
         mb = (np.arange(t) < min(len(span), t)).astype(np.float32)
-        learn_facing = c.model.pose_facing == "augment"
-        views, times, steps, masks = [], [], [], []
-        for item, s, m in ((first, sa, ma), (second, sb, mb)):
-            views.append(
-                augment_pose(item.raw[s], rng, rotate=learn_facing, mirror=learn_facing, noise=0.005)
-            )
-            times.append(item.times[s])
-            pos = item.position[s]  # type: ignore[index]
-            m = m * np.isfinite(pos)
-            steps.append(np.nan_to_num(pos) * POSITION_FRAMES)
-            masks.append(m.astype(np.float32))
-        return {
-            "views": torch.from_numpy(np.stack(views)).float(),
-            "times": torch.from_numpy(np.stack(times)),
-            "steps": torch.from_numpy(np.stack(steps)),
-            "masks": torch.from_numpy(np.stack(masks)),
-            "seq_len": POSITION_LENGTH,
-            "index": i,
-            "label": -1 if first.action is None else int(first.action),
-        }
+        frames = np.stack([sa, sb])
+        pos = np.stack([first.position[sa], second.position[sb]])
+        masks = (np.stack([ma, mb]) * np.isfinite(pos)).astype(np.float32)
+        return frames, masks, np.nan_to_num(pos) * POSITION_FRAMES, POSITION_LENGTH
 
 
 # Two performances' frames are placed by where they are in the movement: this many prior
