@@ -196,12 +196,10 @@ def content_features(
     """Context-free features of a video's frames at ``times`` (seconds): ``embedder`` (an
     `carl_core.embed.Embedder` of `carl_core.features.imagenet_features`) at up to `CONTENT_FPS`
     frames per second, each time taking the nearest embedded frame."""
+    from .video import nearest_frames
+
     feats, stamps = embedder.embed(path, CONTENT_FPS, on_progress=on_progress)
-    t = np.asarray(times, dtype=np.float64)
-    right = np.clip(np.searchsorted(stamps, t), 0, len(stamps) - 1)
-    left = np.maximum(right - 1, 0)
-    nearest = np.where(np.abs(stamps[left] - t) <= np.abs(stamps[right] - t), left, right)
-    return feats[nearest]
+    return feats[nearest_frames(stamps, times)]
 
 
 def pose_content(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray] | None:

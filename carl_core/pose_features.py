@@ -258,28 +258,21 @@ def motion_descriptor(seq: PoseSequence, weight: float, window: float = MOTION_W
     ``seq.times``, so any frame rate). A held pose and the first frames that leave it look the
     same to the pose alone; their change tells them apart, so DTW places where a hold ends (the
     bottom of a slow squat). The change is zero where a frame it needs has nobody."""
+    from .video import nearest_frames
+
     d = pose_descriptor(seq)
     n = len(d)
     if n == 0 or weight == 0:
         return np.concatenate([d, np.zeros_like(d)], axis=1)
     t = np.asarray(seq.times, dtype=np.float64)
     i = np.arange(n)
-    after = np.maximum(_nearest(t, t + window), np.minimum(i + 1, n - 1))  # at least one frame away
-    before = np.minimum(_nearest(t, t - window), np.maximum(i - 1, 0))
+    after = np.maximum(nearest_frames(t, t + window), np.minimum(i + 1, n - 1))  # at least one frame away
+    before = np.minimum(nearest_frames(t, t - window), np.maximum(i - 1, 0))
     found = np.abs(d).sum(axis=1) > 0  # frames with nobody are all zeros
     change = (d[after] - d[before]) / 2
     change[~(found & found[after] & found[before])] = 0
     out = np.concatenate([d, weight * change], axis=1)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
-def _nearest(times: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Index of the frame whose time is nearest each of ``at`` (``times`` increasing)."""
-    if len(times) < 2:
-        return np.zeros(len(at), dtype=np.int64)
-    hi = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
-    lo = hi - 1
-    return np.where(at - times[lo] <= times[hi] - at, lo, hi)
 
 
 def _last(x: torch.Tensor) -> torch.Tensor:

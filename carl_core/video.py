@@ -52,6 +52,7 @@ __all__ = [
     "check_fps",
     "check_video_file",
     "iter_video",
+    "nearest_frames",
     "open_video",
     "probe_video",
     "read_video",
@@ -322,6 +323,17 @@ def check_fps(fps: float | None) -> None:
         raise ConfigError(
             f"fps must be a positive number (frames per second) or None for every frame, got {fps!r}"
         )
+
+
+def nearest_frames(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the frame whose time (``times``, increasing) is nearest each of ``at``; ties go
+    to the earlier frame. Times outside the video take its first or last frame."""
+    times, at = np.asarray(times, dtype=np.float64), np.asarray(at, dtype=np.float64)
+    if len(times) < 2:
+        return np.zeros(len(at), dtype=np.int64)
+    hi = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
+    lo = hi - 1
+    return np.where(at - times[lo] <= times[hi] - at, lo, hi)
 
 
 def _nearest_on_grid(timestamps: np.ndarray, fps: float, duration: float) -> np.ndarray:
