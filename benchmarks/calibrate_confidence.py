@@ -160,17 +160,19 @@ def embed_all(work: Path, clips: list[Clip]) -> dict[str, dict[str, np.ndarray]]
 MOTION_SEED = 424_242  # calibration's own stream: neither training nor held-out evaluation draws it
 
 
-def _join(parts):
-    """One PoseSequence of several at the same frame rate, one after another."""
+def _splice(pieces):
+    """One PoseSequence of ``(sequence, start, stop)`` pieces at one frame rate, one after another."""
     from carl_core.skeleton import PoseSequence
 
-    first = parts[0]
-    n = sum(len(p) for p in parts)
-    fps = 1 / float(np.median(np.diff(first.times)))
+    first, start0, stop0 = pieces[0]
+    image, world, status = (
+        np.concatenate([getattr(seq, f)[start:stop] for seq, start, stop in pieces])
+        for f in ("image", "world", "status")
+    )
+    n, fps = len(status), 1 / float(np.median(np.diff(first.times[start0:stop0])))
     return PoseSequence(
-        np.concatenate([p.image for p in parts]), np.concatenate([p.world for p in parts]),
-        np.concatenate([p.status for p in parts]), np.arange(n) / fps, np.arange(n, dtype=np.int64),
-        first.width, first.height, dict(first.meta),
+        image, world, status, np.arange(n) / fps, np.arange(n, dtype=np.int64), first.width, first.height,
+        dict(first.meta),
     )  # fmt: skip
 
 
@@ -209,9 +211,9 @@ def make_motion_clips(work: Path, per_action: int, seed: int, checkpoint: Path):
             pos, acts = base.position, np.full(n, a)
             variants = {
                 "": (base.pose, acts, pos),
-                "_walkoff": (_join([_slice(base.pose, 0, cut), _slice(other.pose, 0, tail)]),
+                "_walkoff": (_splice([(base.pose, 0, cut), (other.pose, 0, tail)]),
                              np.r_[acts[:cut], np.full(tail, -1)], np.r_[pos[:cut], np.full(tail, np.nan)]),
-                "_padded": (_join([_slice(other.pose, 0, p0), base.pose, _slice(other.pose, m - p1, m)]),
+                "_padded": (_splice([(other.pose, 0, p0), (base.pose, 0, n), (other.pose, m - p1, m)]),
                             np.r_[np.full(p0, -1), acts, np.full(p1, -1)],
                             np.r_[np.full(p0, np.nan), pos, np.full(p1, np.nan)]),
             }  # fmt: skip
@@ -229,14 +231,6 @@ def make_motion_clips(work: Path, per_action: int, seed: int, checkpoint: Path):
                 clips.append(Clip(name, action, act, ps, np.zeros(len(ps), bool), period))
         print(f"  {action}: {per_action} performances ready", flush=True)
     return clips, embs
-
-
-def _slice(seq, start: int, stop: int):
-    from carl_core.skeleton import PoseSequence
-
-    part = slice(start, stop)
-    return PoseSequence(seq.image[part], seq.world[part], seq.status[part], seq.times[part],
-                        seq.indices[part], seq.width, seq.height, dict(seq.meta))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- pairs and labels
