@@ -92,11 +92,6 @@ class Embedded:
         """(T,) bool: black or otherwise uniform frames."""
         return self.result.blank
 
-    @property
-    def person_share(self) -> float | None:
-        """The share of frames where a person was found; None where no pose was read."""
-        return None if self.pose is None or not len(self.pose) else float(np.mean(self.pose.body_visible))
-
     def unread(self) -> tuple[int, int]:
         """(frames embedded, frames planned): fewer where part of the file did not decode."""
         from carl_core.video import sample_indices

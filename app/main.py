@@ -97,13 +97,9 @@ def embed_both(choice: models.ModelChoice, videos: dict, fps_choice: str):
                 "off or damaged, and the rest is left out. Get the complete file to align all of it.",
                 icon=":material/broken_image:",
             )
-    from carl_core.fusion import MIN_BODY_SHARE  # here, not at start-up: it loads torch
+    from carl_core.pairing import bodiless  # here, not at start-up: it loads torch
 
-    nobody = {
-        slot: e.person_share
-        for slot, e in out.items()
-        if e.person_share is not None and e.person_share < MIN_BODY_SHARE
-    }
+    nobody = bodiless(out)
     if not nobody:
         return model, out, choice
     visual = models.visual_choice()

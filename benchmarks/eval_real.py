@@ -85,12 +85,37 @@ def pixels16(video: rp.Video) -> np.ndarray:
     return _unit(frames.reshape(len(frames), -1).astype(np.float32))
 
 
-def carl_model(model) -> Method:
-    """Every frame of the video through ``Embedder`` (content-keyed disk cache)."""
-    from carl_core.embed import Embedder
+class carl_model:  # noqa: N801  (a Method, named like the functions it stands beside)
+    """Every frame of the video through ``Embedder`` (content-keyed disk cache). A pair is
+    embedded as ``carl align`` and the app embed it: where either video shows a readable body in
+    under half its frames, both on ImageNet features (``pairing.bodiless``)."""
 
-    embedder = Embedder(model)
-    return lambda video: embedder.embed(video.path)[0]
+    def __init__(self, model):
+        from carl_core.embed import Embedder
+
+        self.embedder = Embedder(model)
+        self.fallbacks = 0
+
+    def __call__(self, video: rp.Video) -> np.ndarray:
+        return self.embedder.embed(video.path).embeddings
+
+    def pair(self, va: rp.Video, vb: rp.Video) -> tuple[np.ndarray, np.ndarray]:
+        from carl_core.embed import Embedder
+        from carl_core.features import imagenet_features
+        from carl_core.pairing import PICTURE_FALLBACK, bodiless
+
+        ra, rb = self.embedder.embed(va.path), self.embedder.embed(vb.path)
+        if not bodiless({"a": ra, "b": rb}):
+            return ra.embeddings, rb.embeddings
+        self.fallbacks += 1
+        pictures = Embedder(imagenet_features(PICTURE_FALLBACK))
+        return pictures.embed(va.path).embeddings, pictures.embed(vb.path).embeddings
+
+
+def _pair(embed: Method, va: rp.Video, vb: rp.Video) -> tuple[np.ndarray, np.ndarray]:
+    """Both videos' embeddings, by the method's own pair rule where it has one."""
+    pair = getattr(embed, "pair", None)
+    return pair(va, vb) if pair is not None else (embed(va), embed(vb))
 
 
 # Angle at the middle landmark (BlazePose numbering): elbows, shoulders, hips, knees.
@@ -199,8 +224,7 @@ def eval_pairs(embed: Callable[[rp.Video], np.ndarray], labels: rp.Labels, pairs
         va, vb = rp.cut(clips, sa), rp.cut(clips, sb)
         names = labels.pair_events(pair)
         hits = rp.align_and_carry(
-            embed(va),
-            embed(vb),
+            *_pair(embed, va, vb),
             names,
             [sa.local(e) for e in names],
             [sb.local(e) for e in names],
@@ -228,7 +252,7 @@ def eval_warp(embed, labels: rp.Labels, clip_names, clips: Path) -> dict:
     for clip in clip_names:
         va = rp.original(clips, clip)
         vb, pos = rp.warped(clips, clip)
-        x, y = embed(va), embed(vb)
+        x, y = _pair(embed, va, vb)
         m = dtw(x, y).mapping(x, y)
         where_in_b, source_of_b = rp.true_warp_maps(pos, len(va))
         keep_a = _moving(labels, clip, len(va))
@@ -255,7 +279,7 @@ def eval_pad(embed, labels: rp.Labels, seg_names, clips: Path) -> dict:
         seg = labels.segments[name]
         va = rp.cut(clips, seg)
         vb, off = rp.padded(clips, seg)
-        x, y = embed(va), embed(vb)
+        x, y = _pair(embed, va, vb)
         truth = np.arange(len(x)) + off
         open_ = dtw(x, y, open_begin="b", open_end="b").mapping(x, y).a_to_b
         closed = dtw(x, y).mapping(x, y).a_to_b
@@ -380,6 +404,16 @@ def main(argv: list[str] | None = None) -> dict:
                     rows = len(memo[video.path])
                     raise RuntimeError(f"{name} gave {rows} rows for {len(video)} frames of {video.path}")
             return memo[video.path]
+
+        if (pair := getattr(method, "pair", None)) is not None:  # keep the method's pair rule
+
+            def timed_pair(va: rp.Video, vb: rp.Video, pair=pair, seconds=seconds):
+                t = time.perf_counter()
+                out = pair(va, vb)
+                seconds[0] += time.perf_counter() - t
+                return out
+
+            embed.pair = timed_pair  # type: ignore[attr-defined]
 
         res: dict = {}
         if "pairs" not in skip:

@@ -213,15 +213,31 @@ def _content(a: argparse.Namespace, model: Any, ra: Any, rb: Any) -> tuple[Any, 
 
 def cmd_align(a: argparse.Namespace) -> None:
     from .align import write_alignment_json
-    from .pairing import align_pair
+    from .pairing import PICTURE_FALLBACK, align_pair, bodiless
     from .video import probe_video
 
     model = _load_model(a)
     embedder = _embedder(model, a)
     fps = _resolve_fps(a.fps, model)
     ra, rb = _embed(embedder, a.video_a, fps, a.crop_a), _embed(embedder, a.video_b, fps, a.crop_b)
-    (ea, ta), (eb, tb) = ra, rb
     names = (Path(a.video_a).name, Path(a.video_b).name)
+    fallback = []
+    if nobody := bodiless(dict(zip(names, (ra, rb), strict=True))):
+        where = "; ".join(f"{n}: a readable body in {100 * s:.0f}% of its frames" for n, s in nobody.items())
+        fallback.append(
+            f"Nobody was found in most frames ({where}). {Path(a.checkpoint).name} compares body poses, "
+            f"so this pair is aligned on ImageNet {PICTURE_FALLBACK} features instead, for both videos "
+            "(the embeddings of two models cannot be compared). If a person is there, give --crop-a or "
+            "--crop-b around them."
+        )
+        print(f"warning: {fallback[0]}", file=sys.stderr)
+        from .features import imagenet_features
+
+        model = imagenet_features(PICTURE_FALLBACK, device=model.device)
+        a.checkpoint = f"{_IMAGENET}{PICTURE_FALLBACK}"
+        embedder = _embedder(model, a)
+        ra, rb = _embed(embedder, a.video_a, fps), _embed(embedder, a.video_b, fps)
+    (ea, ta), (eb, tb) = ra, rb
     content, kind = _content(a, model, ra, rb)
     pair = align_pair(
         ea, eb, metric=a.metric, method=a.method, band=a.band, open_begin=a.open_begin, open_end=a.open_end,
@@ -234,7 +250,7 @@ def cmd_align(a: argparse.Namespace) -> None:
         for side, p, r in (("a", a.video_a, ra), ("b", a.video_b, rb))
     }
     write_alignment_json(
-        a.out, al, mapping, ta, tb, confidence=conf, warnings=list(pair.warnings), videos=videos,
+        a.out, al, mapping, ta, tb, confidence=conf, warnings=[*fallback, *pair.warnings], videos=videos,
         model=str(a.checkpoint),
     )  # fmt: skip
     matched = conf.a[mapping.covered_a]

@@ -16,7 +16,7 @@ already computed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,10 @@ from .confidence import ContentKind, MatchConfidence, match_confidence
 
 __all__ = [
     "CONTENT_FPS",
+    "PICTURE_FALLBACK",
     "PairAlignment",
     "align_pair",
+    "bodiless",
     "content_features",
     "pair_warnings",
     "pose_content",
@@ -202,16 +204,34 @@ def content_features(
     return feats[nearest_frames(stamps, times)]
 
 
+PICTURE_FALLBACK = "efficientnet_lite0"  # the ImageNet features a pair falls back on (`bodiless`)
+
+
+def bodiless(results: Mapping[str, Any]) -> dict[str, float]:
+    """Of videos embedded by a model of body pose (anything with a ``pose``: `EmbedResult`s, by
+    name), those with a readable body in under `MIN_BODY_SHARE` of their frames, with that share.
+
+    Such a video is embedded by its pictures alone, and a video with a body by its pose: two
+    spaces that cannot be compared. So where any video of a pair is listed here, the pair is
+    aligned on plain ImageNet features (`PICTURE_FALLBACK`) for both, in the app and in
+    ``carl align`` alike. Videos embedded without poses are never listed."""
+    from .fusion import MIN_BODY_SHARE
+
+    out = {}
+    for name, r in results.items():
+        if r.pose is not None and len(r.pose):
+            share = float(np.mean(r.pose.body_visible))
+            if share < MIN_BODY_SHARE:
+                out[name] = share
+    return out
+
+
 def pose_content(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """The pose content view of two videos embedded by a model of body pose (`EmbedResult`s):
     each frame's context-free embedding (``frame_embeddings``: its pose descriptor, beside the
     picture's share where the model fuses one), for `align_pair` with ``content_kind="pose"``.
     None where either was not embedded from poses, or shows a body in under `MIN_BODY_SHARE`
     of its frames: there the pictures carry the match, and `content_features` checks it."""
-    from .fusion import MIN_BODY_SHARE, body_frames
-
-    if a.pose is None or b.pose is None:
-        return None
-    if min(float(body_frames(r.pose).mean()) for r in (a, b)) < MIN_BODY_SHARE:
+    if a.pose is None or b.pose is None or bodiless({"a": a, "b": b}):
         return None
     return a.frame_embeddings, b.frame_embeddings

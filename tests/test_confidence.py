@@ -12,7 +12,7 @@ import pytest
 from carl_core.align import alignment_document, dtw
 from carl_core.confidence import ASSET, MatchConfidence, frame_mean_logit, match_confidence
 from carl_core.errors import AlignmentError
-from carl_core.pairing import align_pair, content_features, pair_warnings, pose_content
+from carl_core.pairing import align_pair, bodiless, content_features, pair_warnings, pose_content
 
 
 def curve(t, dim=64, seed=0):
@@ -101,6 +101,11 @@ def test_pose_content_is_the_frame_embeddings_of_two_videos_with_a_body():
     assert pose_content(a, without_body(1.0)) is None
     assert pose_content(a, without_body(0.6)) is None  # a body in 40% of the frames: the pictures decide
     assert pose_content(a, without_body(0.4)) is not None  # in 60%: the pose does
+
+    # The same rule names the videos that put a whole pair on pictures (the app, `carl align`).
+    assert bodiless({"a": a, "b": without_body(0.4)}) == {}
+    assert bodiless({"a": a, "b": without_body(0.6)}) == {"b": pytest.approx(0.4, abs=0.02)}
+    assert bodiless({"pictures": SimpleNamespace(pose=None)}) == {}  # no poses read: nothing to say
 
 
 def test_a_right_match_is_confident_and_a_pair_with_nothing_in_common_is_not():

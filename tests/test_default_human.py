@@ -102,3 +102,28 @@ def test_its_match_confidence_trusts_two_golfers_and_doubts_golf_against_a_squat
     assert not any("may not show the same action" in w for w in golfers.warnings)
     assert mixed.confidence.a.mean() < 0.4 and mixed.confidence.pair < 0.5
     assert any("may not show the same action" in w for w in mixed.warnings)
+
+
+@real
+def test_align_puts_a_pair_on_pictures_where_one_video_shows_nobody(tmp_path, capsys):
+    """`carl align` with the default: a video with nobody in it is embedded by its pictures
+    alone, one with a person by the pose, and the two cannot be compared. So the pair is aligned
+    on ImageNet features for both, and says so, as the app does (`pairing.bodiless`)."""
+    import json
+
+    from carl_core.cli import main
+    from carl_core.video import write_video
+
+    # A slow pan over smooth colour: no person anywhere.
+    texture = np.kron(np.random.default_rng(0).integers(0, 255, (12, 24, 3)), np.ones((16, 16, 1)))
+    frames = np.stack([np.roll(texture, 4 * k, axis=1)[:, :256] for k in range(40)]).astype(np.uint8)
+    empty = write_video(tmp_path / "empty.mp4", frames, 10.0)
+    out = tmp_path / "align.json"
+    golf = str(REAL_CLIPS / "golfdb__test_video.mp4")
+    rc = main(["align", golf, str(empty), "--out", str(out), "--fps", "4"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "Nobody was found in most frames (empty.mp4: a readable body in 0% of its frames)" in err
+    doc = json.loads(out.read_text())
+    assert doc["model"] == "imagenet:efficientnet_lite0"
+    assert any(w.startswith("Nobody was found") for w in doc["warnings"])
