@@ -94,7 +94,7 @@ class carl_model:  # noqa: N801  (a Method, named like the functions it stands b
         from carl_core.embed import Embedder
 
         self.embedder = Embedder(model)
-        self.fallbacks = 0
+        self._pictures: Embedder | None = None  # made on the first pair that needs it
 
     def __call__(self, video: rp.Video) -> np.ndarray:
         return self.embedder.embed(video.path).embeddings
@@ -107,9 +107,9 @@ class carl_model:  # noqa: N801  (a Method, named like the functions it stands b
         ra, rb = self.embedder.embed(va.path), self.embedder.embed(vb.path)
         if not bodiless({"a": ra, "b": rb}):
             return ra.embeddings, rb.embeddings
-        self.fallbacks += 1
-        pictures = Embedder(imagenet_features(PICTURE_FALLBACK))
-        return pictures.embed(va.path).embeddings, pictures.embed(vb.path).embeddings
+        if self._pictures is None:
+            self._pictures = Embedder(imagenet_features(PICTURE_FALLBACK))
+        return self._pictures.embed(va.path).embeddings, self._pictures.embed(vb.path).embeddings
 
 
 def _pair(embed: Method, va: rp.Video, vb: rp.Video) -> tuple[np.ndarray, np.ndarray]:

@@ -31,13 +31,26 @@ from .model import AttentionWindow, CARLModel
 MIN_BODY_SHARE = 0.5  # a video with a readable body in fewer frames is embedded by the picture alone
 
 
+def body_share(seq) -> float:
+    """The share of a pose sequence's frames where a body can be read
+    (``PoseSequence.body_visible``); 0 for an empty one."""
+    seen = np.asarray(seq.body_visible, dtype=bool)
+    return float(seen.mean()) if len(seen) else 0.0
+
+
+def reads_pose(seq) -> bool:
+    """Whether the ``human`` model reads a video's pose at all: a body in at least
+    ``MIN_BODY_SHARE`` of its frames."""
+    return body_share(seq) >= MIN_BODY_SHARE
+
+
 def body_frames(seq) -> np.ndarray:
     """(T,) bool: the frames whose pose the ``human`` model reads: where a body can be read
-    (``PoseSequence.body_visible``), in a video where that is so in at least ``MIN_BODY_SHARE``
-    of the frames. A video mostly without one (a kitchen, a pool, a face close-up) is all
-    picture, as ImageNet features would embed it, rather than a patchwork of the two."""
+    (``PoseSequence.body_visible``), in a video that ``reads_pose``. A video mostly without one
+    (a kitchen, a pool, a face close-up) is all picture, as ImageNet features would embed it,
+    rather than a patchwork of the two."""
     seen = np.asarray(seq.body_visible, dtype=bool)
-    return seen if len(seen) and seen.mean() >= MIN_BODY_SHARE else np.zeros_like(seen)
+    return seen if reads_pose(seq) else np.zeros_like(seen)
 
 
 def build_model(cfg: ModelConfig, *, weights: str | None = None) -> CARLModel:
@@ -113,4 +126,4 @@ class FusedModel(CARLModel):
         return torch.from_numpy(self.fuse(pose, body_frames(seq), visual))
 
 
-__all__ = ["MIN_BODY_SHARE", "FusedModel", "body_frames", "build_model"]
+__all__ = ["MIN_BODY_SHARE", "FusedModel", "body_frames", "body_share", "build_model", "reads_pose"]

@@ -215,15 +215,13 @@ def bodiless(results: Mapping[str, Any]) -> dict[str, float]:
     spaces that cannot be compared. So where any video of a pair is listed here, the pair is
     aligned on plain ImageNet features (`PICTURE_FALLBACK`) for both, in the app and in
     ``carl align`` alike. Videos embedded without poses are never listed."""
-    from .fusion import MIN_BODY_SHARE
+    from .fusion import body_share, reads_pose
 
-    out = {}
-    for name, r in results.items():
-        if r.pose is not None and len(r.pose):
-            share = float(np.mean(r.pose.body_visible))
-            if share < MIN_BODY_SHARE:
-                out[name] = share
-    return out
+    return {
+        name: body_share(r.pose)
+        for name, r in results.items()
+        if r.pose is not None and len(r.pose) and not reads_pose(r.pose)
+    }
 
 
 def pose_content(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray] | None:
